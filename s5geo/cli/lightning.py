@@ -1,0 +1,28 @@
+"""``s5geo fit|validate|test|predict``: LightningCLI, configured as in ``torchgeo``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.cli import ArgsType, LightningCLI
+
+
+def run_lightning_cli(args: Sequence[str] | ArgsType = None) -> LightningCLI:
+    """Run LightningCLI with any LightningModule / LightningDataModule given by ``class_path``.
+
+    Args:
+        args: command line, starting with the subcommand (``fit``, ``validate``, ``test``, ``predict``).
+
+    Returns:
+        The CLI object (its ``trainer``, ``model`` and ``datamodule`` are set after the run).
+    """
+    return LightningCLI(
+        model_class=LightningModule,
+        datamodule_class=LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        args=list(args) if args is not None else None,
+    )

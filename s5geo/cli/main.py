@@ -1,0 +1,94 @@
+"""Entry point of the ``s5geo`` command.
+
+Lightning subcommands (fit, validate, test, predict) go to LightningCLI, as in ``torchgeo``. The other
+subcommands are small argparse programs in their own modules, imported only when called so that
+``s5geo --help`` and ``s5geo --version`` start without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from s5geo._version import __version__
+from s5geo.errors import S5GeoError
+
+#: Subcommands handled by LightningCLI.
+LIGHTNING_COMMANDS: dict[str, str] = {
+    "fit": "Train a model (S5 pre-training or fine-tuning) from a config",
+    "validate": "Evaluate a model on the validation split",
+    "test": "Evaluate a model on the test split",
+    "predict": "Predict over a dataset and write georeferenced outputs",
+}
+
+#: Other subcommands: name -> (module under s5geo.cli, one-line help).
+TOOL_COMMANDS: dict[str, tuple[str, str]] = {
+    "segment": ("segment", "Segment a raster of any size into a georeferenced land-cover map"),
+    "vectorize": ("vectorize", "Turn a land-cover map into clean polygons (GPKG, GeoJSON, Parquet)"),
+    "pseudo-label": ("pseudo_label", "Label a folder or list of images with a trained model"),
+    "export": ("export", "Export a trained model to ONNX with its metadata"),
+    "demo": ("demo", "Run the S5 demo on the sample data shipped with s5geo"),
+}
+
+
+def _usage() -> str:
+    lines = [
+        "usage: s5geo [--help] [--version] <command> [<args>]",
+        "",
+        "Semi-supervised land-cover segmentation of remote-sensing imagery (S5), built on TorchGeo.",
+        "",
+        "training and evaluation (LightningCLI; see `s5geo fit --help`):",
+    ]
+    lines += [f"  {name:<14}{text}" for name, text in LIGHTNING_COMMANDS.items()]
+    lines += ["", "tools:"]
+    available = {name: v for name, v in TOOL_COMMANDS.items() if _module_exists(v[0])}
+    lines += [f"  {name:<14}{text}" for name, (_, text) in available.items()]
+    lines += ["", "Run `s5geo <command> --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def _module_exists(module: str) -> bool:
+    return importlib.util.find_spec(f"s5geo.cli.{module}") is not None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``s5geo`` command.
+
+    Args:
+        argv: arguments without the program name (defaults to ``sys.argv[1:]``).
+
+    Returns:
+        The process exit status.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0 if args else 2
+    if args[0] in {"-V", "--version"}:
+        print(f"s5geo {__version__}")
+        return 0
+
+    command, rest = args[0], args[1:]
+    try:
+        if command in LIGHTNING_COMMANDS:
+            from s5geo.cli.lightning import run_lightning_cli
+
+            run_lightning_cli([command, *rest])
+            return 0
+        if command in TOOL_COMMANDS and _module_exists(TOOL_COMMANDS[command][0]):
+            module = importlib.import_module(f"s5geo.cli.{TOOL_COMMANDS[command][0]}")
+            return int(module.main(rest) or 0)
+    except S5GeoError as error:
+        print(f"s5geo {command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"s5geo {command}: interrupted", file=sys.stderr)
+        return 130
+
+    print(f"s5geo: error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
