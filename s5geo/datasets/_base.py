@@ -94,7 +94,7 @@ def rgb_to_index(
     known = keys[pos] == code
     out = np.where(known, values[pos], IGNORE_INDEX).astype(np.uint8)
     if unknown == "error" and not known.all():
-        bad = code[~known][0]
+        bad = int(code[~known][0])
         colour = ((bad >> 16) & 255, (bad >> 8) & 255, bad & 255)
         raise InvalidMaskError(
             f"{path or 'mask'}: {int((~known).sum())} pixels have colour {colour}, "

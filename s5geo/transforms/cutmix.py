@@ -1,7 +1,9 @@
-"""CutMix boxes for segmentation: a box per sample and a mixing helper for images, labels and confidences."""
+"""CutMix for segmentation.
+
+A box per sample and a mixing helper for images, labels and confidences.
+"""
 
 from __future__ import annotations
-
 
 import torch
 from torch import Tensor
@@ -22,9 +24,9 @@ def cutmix_boxes(
     """Draw one CutMix box per sample, with the reference distribution.
 
     With probability ``p`` a sample gets a box of area ``U(area) * height * width`` and aspect ratio
-    ``h / w = U(ratio)``, with ``w = int(sqrt(area / ratio))`` and ``h = int(sqrt(area * ratio))``; its top-left
-    corner is uniform over the image and the (ratio, corner) draw is repeated until the box fits, as in the
-    reference loop. Otherwise the sample's box is empty.
+    ``h / w = U(ratio)``, with ``w = int(sqrt(area / ratio))`` and ``h = int(sqrt(area * ratio))``;
+    its top-left corner is uniform over the image and the (ratio, corner) draw is repeated until
+    the box fits, as in the reference loop. Otherwise the sample's box is empty.
 
     Args:
         batch_size: number of boxes ``B``.
@@ -41,7 +43,9 @@ def cutmix_boxes(
     """
     b = batch_size
     apply = torch.rand(b, generator=generator) < p
-    box_area = (area[0] + (area[1] - area[0]) * torch.rand(b, generator=generator, dtype=torch.float64))
+    box_area = area[0] + (area[1] - area[0]) * torch.rand(
+        b, generator=generator, dtype=torch.float64
+    )
     box_area = box_area * height * width
     bw = torch.zeros(b, dtype=torch.long)
     bh = torch.zeros(b, dtype=torch.long)
@@ -51,7 +55,9 @@ def cutmix_boxes(
     for _ in range(_MAX_ROUNDS):
         if not todo.any():
             break
-        r = ratio[0] + (ratio[1] - ratio[0]) * torch.rand(b, generator=generator, dtype=torch.float64)
+        r = ratio[0] + (ratio[1] - ratio[0]) * torch.rand(
+            b, generator=generator, dtype=torch.float64
+        )
         cw = torch.sqrt(box_area / r).long()
         ch = torch.sqrt(box_area * r).long()
         cx = torch.randint(0, width, (b,), generator=generator)
@@ -61,7 +67,8 @@ def cutmix_boxes(
         x0, y0 = torch.where(fits, cx, x0), torch.where(fits, cy, y0)
         todo &= ~fits
     if todo.any():
-        # Only reachable for extreme area/ratio settings: fall back to the largest fitting box of that ratio.
+        # Only reachable for extreme area/ratio settings: fall back to a square box clipped to the
+        # image.
         side = torch.sqrt(box_area[todo])
         bw[todo] = side.long().clamp(max=width)
         bh[todo] = side.long().clamp(max=height)
@@ -84,7 +91,7 @@ def mix(box: Tensor, a: Tensor, b: Tensor) -> Tensor:
 
     Args:
         box: ``B x H x W`` bool tensor.
-        a: ``B x H x W`` or ``B x C x H x W`` tensor (the box broadcasts over the channel dimension).
+        a: ``B x H x W`` or ``B x C x H x W`` tensor (the box broadcasts over channels).
         b: tensor shaped like ``a`` (the partner).
 
     Returns:

@@ -1,4 +1,4 @@
-"""Strong view: photometric perturbations of a [0, 1] batch (Kornia), per sample, on the batch's device."""
+"""Strong view: photometric perturbations of a [0, 1] batch (Kornia), per sample, on device."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ def blur_kernel_size(sigma_max: float) -> int:
 class StrongView(nn.Module):
     """The reference strong view (without CutMix, which the tasks apply to mix pseudo-labels too).
 
-    RGB batches get colour jitter (brightness 0.5, contrast 0.5, saturation 0.5, hue 0.25) with p=0.8, grayscale
-    with p=0.2 and Gaussian blur with p=0.5, sigma uniform in [0.1, 2.0]. Batches with another band count get
-    only brightness/contrast jitter (saturation, hue and grayscale have no meaning there) and blur. Each sample
-    draws its own parameters. Input and output are in [0, 1]; the transform is purely photometric, so the
-    geometry (and therefore any label) is unchanged.
+    RGB batches get colour jitter (brightness 0.5, contrast 0.5, saturation 0.5, hue 0.25) with
+    p=0.8, grayscale with p=0.2 and Gaussian blur with p=0.5, sigma uniform in [0.1, 2.0]. Batches
+    with another band count get only brightness/contrast jitter (saturation, hue and grayscale have
+    no meaning there) and blur. Each sample draws its own parameters. Input and output are in
+    [0, 1]; the transform is purely photometric, so the geometry (and any label) is unchanged.
 
     Args:
         brightness: brightness jitter strength.
@@ -57,7 +57,7 @@ class StrongView(nn.Module):
         )
 
     def forward(self, image: Tensor) -> Tensor:
-        """Perturb a ``B x C x H x W`` batch with values in [0, 1]; returns the same shape, in [0, 1]."""
+        """Perturb a ``B x C x H x W`` batch in [0, 1]; returns the same shape, in [0, 1]."""
         if image.ndim != 4:
             raise ValueError(f"expected a B x C x H x W batch, got shape {tuple(image.shape)}")
         pipeline = self.rgb if image.shape[1] == 3 else self.multiband

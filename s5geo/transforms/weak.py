@@ -1,7 +1,8 @@
 """Weak view: random rescale, pad, crop and flips of a batch, on the batch's device.
 
-The whole geometric chain (rescale -> pad -> crop -> flip/rotate) is folded into one sampling grid per sample, so a
-batch needs a single ``grid_sample`` for the image and one for the mask, whatever the per-sample scale factors.
+The whole geometric chain (rescale -> pad -> crop -> flip/rotate) is folded into one sampling grid
+per sample, so a batch needs a single ``grid_sample`` for the image and one for the mask, whatever
+the per-sample scale factors.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def geometric_resample(
     """Rescale, pad, crop, flip and rotate every sample of a batch with its own random parameters.
 
     Matches the reference weak view: the long side is rescaled to an integer drawn uniformly in
-    ``[scale[0], scale[1]] * long side`` (short side proportional, bilinear image / nearest mask), the result is
-    padded on the right and bottom to the crop size (image 0, mask 255), a ``crop_size`` window is cut at a
-    uniform position, then flipped (p=0.5 each) and rotated.
+    ``[scale[0], scale[1]] * long side`` (short side proportional, bilinear image / nearest mask),
+    the result is padded on the right and bottom to the crop size (image 0, mask 255), a
+    ``crop_size`` window is cut at a uniform position, then flipped (p=0.5 each) and rotated.
 
     Args:
         image: ``B x C x H x W`` float batch.
@@ -51,20 +52,22 @@ def geometric_resample(
         hflip: random horizontal flip with p=0.5.
         vflip: random vertical flip with p=0.5.
         rot90: random rotation by a multiple of 90 degrees.
-        degrees: random rotation by an angle uniform in ``[-degrees, degrees]`` about the crop centre; pixels
-            coming from outside the rescaled image become padding.
-        generator: random generator for the parameters (the global one by default). Parameters are drawn on the
-            CPU, so a seed gives the same views on every device.
+        degrees: random rotation by an angle uniform in ``[-degrees, degrees]`` about the crop
+            centre; pixels coming from outside the rescaled image become padding.
+        generator: random generator for the parameters (the global one by default). Parameters are
+            drawn on the CPU, so a seed gives the same views on every device.
 
     Returns:
-        ``(image B x C x S x S, mask B x S x S int64)``; the mask is 255 on padding. Without an input mask the
-        returned mask is 0 on image pixels and 255 on padding.
+        ``(image B x C x S x S, mask B x S x S int64)``; the mask is 255 on padding. Without an
+        input mask the returned mask is 0 on image pixels and 255 on padding.
     """
     if image.ndim != 4:
         raise ValueError(f"expected a B x C x H x W image batch, got shape {tuple(image.shape)}")
     b, _, h, w = image.shape
     if mask is not None and mask.shape != (b, h, w):
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}")
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}"
+        )
     device, s = image.device, crop_size
 
     long_new = _sample_long_sides(b, max(h, w), scale, generator).double()
@@ -72,17 +75,26 @@ def geometric_resample(
     # Reference rounding: the long side is exact, the short side is int(side * factor + 0.5).
     hr = long_new if h >= w else torch.floor(h * factor + 0.5).clamp(min=1)
     wr = long_new if w > h else torch.floor(w * factor + 0.5).clamp(min=1)
-    off_y = torch.floor(torch.rand(b, generator=generator, dtype=torch.float64) * ((hr - s).clamp(min=0) + 1))
-    off_x = torch.floor(torch.rand(b, generator=generator, dtype=torch.float64) * ((wr - s).clamp(min=0) + 1))
+    off_y = torch.floor(
+        torch.rand(b, generator=generator, dtype=torch.float64) * ((hr - s).clamp(min=0) + 1)
+    )
+    off_x = torch.floor(
+        torch.rand(b, generator=generator, dtype=torch.float64) * ((wr - s).clamp(min=0) + 1)
+    )
     flip_x = torch.rand(b, generator=generator) < 0.5 if hflip else torch.zeros(b, dtype=torch.bool)
     flip_y = torch.rand(b, generator=generator) < 0.5 if vflip else torch.zeros(b, dtype=torch.bool)
     quarter = (
-        torch.randint(0, 4, (b,), generator=generator) if rot90 else torch.zeros(b, dtype=torch.long)
+        torch.randint(0, 4, (b,), generator=generator)
+        if rot90
+        else torch.zeros(b, dtype=torch.long)
     )
-    angle = (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(degrees)
+    angle = (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(
+        degrees
+    )
     angle = angle + quarter.double() * (math.pi / 2)
 
-    # Output pixel centres, centred on the crop, then rotated and flipped (the view's inverse mapping).
+    # Output pixel centres, centred on the crop, then rotated and flipped (the view's inverse
+    # mapping).
     coords = torch.arange(s, dtype=torch.float64) - (s - 1) / 2
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     xx = torch.where(flip_x[:, None, None], -xx, xx)
@@ -90,7 +102,8 @@ def geometric_resample(
     cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
     xr = cos * xx - sin * yy + (s - 1) / 2
     yr = sin * xx + cos * yy + (s - 1) / 2
-    # Position in the rescaled (padded) image, then in the input image (align_corners=False convention).
+    # Position in the rescaled (padded) image, then in the input image (align_corners=False
+    # convention).
     xr = xr + off_x[:, None, None]
     yr = yr + off_y[:, None, None]
     valid = (
@@ -110,13 +123,19 @@ def geometric_resample(
     out = F.grid_sample(
         image.to(work_dtype), grid, mode="bilinear", padding_mode="border", align_corners=False
     )
-    out = (out * valid[:, None].to(out.dtype)).to(image.dtype if image.is_floating_point() else work_dtype)
+    out = (out * valid[:, None].to(out.dtype)).to(
+        image.dtype if image.is_floating_point() else work_dtype
+    )
     if mask is None:
         out_mask = torch.where(valid, 0, IGNORE_INDEX).long()
     else:
         # Nearest sampling returns input values exactly (float32 holds every integer below 2**24).
         sampled = F.grid_sample(
-            mask[:, None].to(grid.dtype), grid, mode="nearest", padding_mode="border", align_corners=False
+            mask[:, None].to(grid.dtype),
+            grid,
+            mode="nearest",
+            padding_mode="border",
+            align_corners=False,
         )[:, 0]
         out_mask = torch.where(valid, sampled.round().long(), IGNORE_INDEX)
     return out, out_mask
@@ -125,8 +144,8 @@ def geometric_resample(
 class WeakView(nn.Module):
     """The reference weak view: rescale 0.5-2.0, pad, random crop, horizontal and vertical flips.
 
-    Works on whole batches on whatever device they are on; every sample gets its own parameters. Masks stay
-    integer and 255 (ignore) stays 255; padding is 0 in the image and 255 in the mask.
+    Works on whole batches on whatever device they are on; every sample gets its own parameters.
+    Masks stay integer and 255 (ignore) stays 255; padding is 0 in the image and 255 in the mask.
 
     Args:
         crop_size: output side ``S``.
@@ -161,8 +180,8 @@ class WeakView(nn.Module):
             mask: ``B x H x W`` integer labels, or None for unlabeled images.
 
         Returns:
-            ``(image B x C x S x S, mask B x S x S int64)``; without labels the mask is 0 on image pixels and
-            255 on padding.
+            ``(image B x C x S x S, mask B x S x S int64)``; without labels the mask is 0 on image
+            pixels and 255 on padding.
         """
         return geometric_resample(
             image,
@@ -175,7 +194,8 @@ class WeakView(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        """Parameters shown in the module's repr."""
         return (
-            f"crop_size={self.crop_size}, scale={self.scale}, hflip={self.hflip}, vflip={self.vflip}, "
-            f"rotate={self.rotate}"
+            f"crop_size={self.crop_size}, scale={self.scale}, hflip={self.hflip}, "
+            f"vflip={self.vflip}, rotate={self.rotate}"
         )

@@ -1,0 +1,195 @@
+"""Benchmark ``s5geo.segment_raster``: overhead over bare forwards, and peak memory vs raster size.
+
+Usage: ``.venv/bin/python benchmarks/segment.py [--sizes 4096 16384] [--workdir DIR]``
+
+* overhead: total segment time on the smallest size divided by the time of the bare model forwards
+  over the same number of windows at the same batch size (target <= 1.15 on CPU, small model);
+* memory: peak RSS (VmHWM) of a fresh subprocess segmenting each size (target ratio <= 1.2).
+
+The 4096 px input is a tiled GeoTIFF; larger sizes are VRT mosaics of it, so nothing large is
+written to disk except the output maps. Results go to ``benchmarks/RESULTS.md`` (``## segment``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+WINDOW, OVERLAP, BATCH, CLASSES = 512, 0.25, 4, 4
+BASE = 4096
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def tiny_model():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, CLASSES, 1)).eval()
+
+
+def metadata():
+    from s5geo.metadata import ModelMetadata
+
+    return ModelMetadata(
+        classes=[f"c{i}" for i in range(CLASSES)],
+        colors=[(60 * i, 40, 200 - 40 * i) for i in range(CLASSES)],
+        bands=[1, 2, 3], mean=[120.0] * 3, std=[60.0] * 3, window_size=WINDOW, overlap=OVERLAP,
+    )
+
+
+def make_inputs(workdir: Path, sizes: list[int]) -> dict[int, Path]:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    base = workdir / f"base_{BASE}.tif"
+    transform = from_origin(600_000.0, 250_000.0, 1.0, 1.0)
+    if not base.exists():
+        rng = np.random.default_rng(0)
+        with rasterio.open(base, "w", driver="GTiff", width=BASE, height=BASE, count=3,
+                           dtype="uint8", crs="EPSG:32119", transform=transform, tiled=True,
+                           blockxsize=512, blockysize=512, compress="deflate") as dst:
+            yy, xx = np.mgrid[0:512, 0:BASE]
+            for row in range(0, BASE, 512):
+                pattern = (np.sin((yy + row) / 37.0) + np.cos(xx / 53.0)) * 60 + 120
+                noise = rng.integers(0, 30, size=(3, 512, BASE))
+                dst.write((pattern[None] + noise).clip(0, 255).astype("uint8"),
+                          window=((row, row + 512), (0, BASE)))
+    paths = {}
+    for size in sizes:
+        if size == BASE:
+            paths[size] = base
+            continue
+        n = size // BASE
+        vrt = workdir / f"mosaic_{size}.vrt"
+        sources = "".join(
+            f"<ComplexSource><SourceFilename relativeToVRT=\"1\">{base.name}</SourceFilename>"
+            f"<SourceBand>{{band}}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{BASE}\" "
+            f"ySize=\"{BASE}\"/><DstRect xOff=\"{c * BASE}\" yOff=\"{r * BASE}\" xSize=\"{BASE}\" "
+            f"ySize=\"{BASE}\"/></ComplexSource>"
+            for r in range(n) for c in range(n)
+        )
+        bands = "".join(
+            f"<VRTRasterBand dataType=\"Byte\" band=\"{b}\">{sources.format(band=b)}"
+            "</VRTRasterBand>"
+            for b in (1, 2, 3)
+        )
+        with rasterio.open(base) as src:
+            srs, gt = src.crs.to_wkt(), src.transform.to_gdal()
+        vrt.write_text(
+            f"<VRTDataset rasterXSize=\"{size}\" rasterYSize=\"{size}\"><SRS>{srs}</SRS>"
+            f"<GeoTransform>{', '.join(map(str, gt))}</GeoTransform>{bands}</VRTDataset>"
+        )
+        paths[size] = vrt
+    return paths
+
+
+def run_one(input_path: str, output: str) -> dict:
+    """Segment one input in this process; return timings and peak RSS."""
+    import rasterio
+    import torch
+
+    from s5geo.inference.segment import segment_raster
+    from s5geo.inference.tiling import WindowGrid
+
+    model = tiny_model()
+    with rasterio.open(input_path) as src:
+        grid = WindowGrid(src.height, src.width, WINDOW, OVERLAP)
+    rss_before = _vm("VmRSS")
+    start = time.perf_counter()
+    segment_raster(input_path, model, output, metadata=metadata(), batch_size=BATCH, blend="cosine",
+                   device="cpu", overwrite=True, progress=False)
+    total = time.perf_counter() - start
+    # Bare forwards over the same number of windows, same batch size (after the run: same warmth).
+    x = torch.randn(BATCH, 3, WINDOW, WINDOW)
+    n_batches = -(-len(grid) // BATCH)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(n_batches):
+            model(x)
+    bare = time.perf_counter() - start
+    return {"windows": len(grid), "total_s": total, "bare_s": bare, "ratio": total / bare,
+            "rss_before_mb": rss_before, "peak_rss_mb": _vm("VmHWM")}
+
+
+def _vm(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_results(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    lines = old.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.strip() == "## segment"), None)
+    if start is None:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")),
+                   len(lines))
+        new = "\n".join([*lines[:start], text.rstrip("\n"), "", *lines[end:]]).rstrip("\n") + "\n"
+    RESULTS.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(*args.child)))
+        return
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        workdir = Path(tmp)
+        inputs = make_inputs(workdir, args.sizes)
+        results = {}
+        for size, path in inputs.items():
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(path), str(workdir / f"out_{size}.tif")],
+                check=True, capture_output=True, text=True,
+            )
+            results[size] = json.loads(out.stdout.strip().splitlines()[-1])
+            print(size, results[size], flush=True)
+    smallest, largest = min(results), max(results)
+    rows = [
+        f"| {s} x {s} | {r['windows']} | {r['total_s']:.1f} | {r['bare_s']:.1f} | "
+        f"{r['ratio']:.2f} | {r['rss_before_mb']:.0f} | {r['peak_rss_mb']:.0f} |"
+        for s, r in sorted(results.items())
+    ]
+    rss_ratio = results[largest]["peak_rss_mb"] / results[smallest]["peak_rss_mb"]
+    text = "\n".join([
+        "## segment",
+        "",
+        "Command: `.venv/bin/python benchmarks/segment.py --sizes " +
+        " ".join(map(str, args.sizes)) + "`",
+        "",
+        f"CPU, torch {__import__('torch').__version__}, model: Conv3x3(3->8)+ReLU+Conv1x1(8->"
+        f"{CLASSES}); window {WINDOW}, overlap {OVERLAP}, batch {BATCH}, blend cosine; input uint8 "
+        f"3-band tiled GeoTIFF ({BASE} px), larger sizes as VRT mosaics of it.",
+        "",
+        "| size | windows | segment s | bare forwards s | ratio | RSS before MB | peak RSS MB |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"- overhead (segment / bare forwards), {smallest} px: "
+        f"**{results[smallest]['ratio']:.2f}** (target <= 1.15)",
+        f"- peak RSS ratio {largest} px / {smallest} px: **{rss_ratio:.2f}** (target <= 1.2)",
+        "",
+    ])
+    print(text)
+    if not args.no_write:
+        write_results(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Processing algorithms of the s5geo plugin."""

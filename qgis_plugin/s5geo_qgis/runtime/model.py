@@ -1,0 +1,174 @@
+"""Models the plugin can run: ONNX files through ONNX Runtime, s5geo checkpoints through torch.
+
+Both map a batch of *normalised* bands (``B x C x h x w`` float32, ``(raw - mean) / std`` with the
+metadata's raw-unit mean and std) to per-class probabilities ``B x K x h x w``: the exported ONNX
+network does not normalise, the runtime does (see ``docs/export.md``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from . import deps
+from .shared import METADATA_KEY, ModelMetadata
+
+#: Device choices of the Segment algorithm, in the order of its enum parameter.
+DEVICES = ("auto", "cpu", "cuda")
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
+class ModelError(RuntimeError):
+    """A model file cannot be used (unreadable, no s5geo metadata, wrong shape)."""
+
+
+class Model(Protocol):
+    """What the segmentation loop needs from a model."""
+
+    metadata: ModelMetadata
+    device: str  # human-readable description of where the model runs
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Return ``B x K x h x w`` probabilities of a normalised ``B x C x h x w`` batch."""
+        ...
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable softmax in float32."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+def onnx_providers(device: str, available: list[str]) -> list[str]:
+    """Return the ONNX Runtime execution providers to request for a device choice.
+
+    Args:
+        device: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``.
+        available: ``onnxruntime.get_available_providers()``.
+
+    Raises:
+        ModelError: ``cuda`` was asked for and this onnxruntime has no CUDA provider.
+    """
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise ModelError(
+            "device 'cuda' was requested but this onnxruntime has no CUDA support "
+            f"(providers: {', '.join(available)}). Install the GPU build with: "
+            f"{deps.install_command('onnxruntime-gpu')} (after uninstalling onnxruntime), "
+            "or choose the CPU device"
+        )
+    if device == "cpu" or not cuda:
+        return ["CPUExecutionProvider"]
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def read_onnx_metadata(session: object, path: Path) -> ModelMetadata:
+    """Return the s5geo metadata stored in an ONNX Runtime session's model."""
+    props = session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+    if METADATA_KEY not in props:
+        raise ModelError(
+            f"{path} has no s5geo metadata (metadata_props key {METADATA_KEY!r}); "
+            "export it with `s5geo export`"
+        )
+    try:
+        return ModelMetadata.from_json(props[METADATA_KEY])
+    except (ValueError, TypeError) as error:
+        raise ModelError(f"{path}: invalid s5geo metadata: {error}") from error
+
+
+class OnnxModel:
+    """An exported s5geo model run by ONNX Runtime.
+
+    Args:
+        path: the ``.onnx`` file.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: intra-op threads (0 lets ONNX Runtime decide).
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0) -> None:
+        ort = deps.onnxruntime()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        providers = onnx_providers(device, list(ort.get_available_providers()))
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=providers
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load {self.path} with onnxruntime: {error}") from error
+        self.metadata = read_onnx_metadata(self.session, self.path)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{self.path}: expected one input, found {len(inputs)}")
+        self.input_name = inputs[0].name
+        channels = inputs[0].shape[1] if len(inputs[0].shape) == 4 else None
+        if isinstance(channels, int) and channels != self.metadata.in_channels:
+            raise ModelError(
+                f"{self.path}: the network takes {channels} bands but its metadata lists "
+                f"{self.metadata.in_channels}"
+            )
+        self.provider = self.session.get_providers()[0]
+        self.device = f"onnxruntime {ort.__version__} {self.provider}"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Return class probabilities for a normalised batch."""
+        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})
+        if logits.ndim != 4 or logits.shape[1] != self.metadata.num_classes:
+            raise ModelError(
+                f"{self.path}: output shape {logits.shape}, expected "
+                f"(batch, {self.metadata.num_classes}, height, width)"
+            )
+        return softmax(logits.astype(np.float32, copy=False))
+
+
+class CheckpointModel:
+    """An s5geo checkpoint run by torch (only where s5geo and torch are installed).
+
+    Args:
+        path: the checkpoint.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        if not deps.torch_available():
+            raise deps.MissingDependencyError(
+                f"{path} is an s5geo checkpoint, which needs s5geo and torch in QGIS's Python. "
+                "Export it to ONNX instead (`s5geo export CHECKPOINT --output model.onnx`) or "
+                f"install them with: {deps.install_command('s5geo')}"
+            )
+        import torch
+
+        from s5geo.inference.loading import load_model
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ModelError("device 'cuda' was requested but torch sees no CUDA GPU")
+        use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+        self._torch = torch
+        self._device = torch.device("cuda" if use_cuda else "cpu")
+        module, self.metadata = load_model(path)
+        self.module = module.eval().to(self._device)
+        name = torch.cuda.get_device_name(self._device) if use_cuda else "CPU"
+        self.device = f"torch {torch.__version__} {self._device} ({name})"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Return class probabilities for a normalised batch."""
+        torch = self._torch
+        with torch.inference_mode():
+            logits = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device))
+            return logits.float().softmax(dim=1).cpu().numpy()
+
+
+def load(path: str | Path, device: str = "auto") -> Model:
+    """Load an ONNX model or (when torch is available) an s5geo checkpoint."""
+    if Path(path).suffix.lower() in CHECKPOINT_SUFFIXES:
+        return CheckpointModel(path, device)
+    return OnnxModel(path, device)

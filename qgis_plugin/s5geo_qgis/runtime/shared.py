@@ -1,0 +1,22 @@
+"""The s5geo modules the plugin shares with the library, vendored by ``qgis_plugin/build.py``."""
+
+from __future__ import annotations
+
+try:
+    from .._vendor.metadata import METADATA_KEY, ModelMetadata
+    from .._vendor.tiling import BLEND_MODES, Block, StreamingStitcher, Window, WindowGrid
+except ImportError as error:  # a source checkout that was not built
+    raise ImportError(
+        "s5geo_qgis/_vendor is missing: run `python qgis_plugin/build.py --vendor` "
+        "(or install the plugin from the zip that build.py makes)"
+    ) from error
+
+__all__ = [
+    "BLEND_MODES",
+    "METADATA_KEY",
+    "Block",
+    "ModelMetadata",
+    "StreamingStitcher",
+    "Window",
+    "WindowGrid",
+]

@@ -1,0 +1,75 @@
+"""``s5geo pseudo-label --model MODEL --images DIR_OR_LIST --output DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/4), got {text!r}") from error
+    return i, n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``s5geo pseudo-label``."""
+    parser = argparse.ArgumentParser(
+        prog="s5geo pseudo-label",
+        description="Label a folder or manifest of images with a trained model: palette PNG masks "
+        "with the same relative names; resumable and shardable.",
+    )
+    parser.add_argument("--model", "-m", required=True, help="s5geo checkpoint (.ckpt)")
+    parser.add_argument("--images", "-i", required=True, help="image folder or manifest file")
+    parser.add_argument("--output", "-o", required=True, help="output folder for the masks")
+    parser.add_argument("--confidence", action="store_true", help="also write confidence PNGs")
+    parser.add_argument("--shard", type=_shard, default=(0, 1),
+                        help="I/N: label images whose index is I mod N (default 0/1)")
+    parser.add_argument("--min-foreground", type=int,
+                        help="write the list of images with at least this many foreground pixels")
+    parser.add_argument("--foreground-list", help="where to write that list")
+    parser.add_argument("--background", type=int, default=0, help="background class id (0)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward (8)")
+    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
+    parser.add_argument("--window", type=int, help="window for large images (default: model's)")
+    parser.add_argument("--overlap", type=float, help="overlap for large images")
+    parser.add_argument("--blend", choices=["none", "linear", "cosine"], default="cosine")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run ``s5geo pseudo-label``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from s5geo.inference.pseudo_label import pseudo_label
+
+    logger = logging.getLogger("s5geo.inference")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("s5geo pseudo-label: %(message)s"))
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        pseudo_label(
+            args.model,
+            args.images,
+            args.output,
+            confidence=args.confidence,
+            shard=args.shard,
+            min_foreground=args.min_foreground,
+            foreground_list=args.foreground_list,
+            background=args.background,
+            batch_size=args.batch_size,
+            device=args.device,
+            window_size=args.window,
+            overlap=args.overlap,
+            blend=args.blend,
+            progress=not args.no_progress,
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return 0

@@ -1,0 +1,273 @@
+"""Base pieces of s5geo datamodules: scaling to [0, 1] and augmentation after device transfer.
+
+Batches leave the loaders with raw pixel values; ``on_after_batch_transfer`` divides images by
+``scale`` and, in training, applies the augmentation on the device (``docs/architecture.md``).
+Evaluation loaders default to batch size 1 so whole tiles of different sizes never have to be
+stacked (TorchGeo issue #851); larger evaluation batches are padded (image 0, mask 255).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torchgeo.datamodules import NonGeoDataModule
+
+from s5geo.datamodules._collate import CropPadCollate
+from s5geo.errors import S5GeoError
+from s5geo.transforms import SegmentationAugmentation
+
+Batch = dict[str, Any]
+
+
+def instantiate_dataset(spec: Dataset | Mapping[str, Any]) -> Dataset:
+    """Return a dataset given as an object or as a ``{"class_path", "init_args"}`` mapping."""
+    if isinstance(spec, Mapping):
+        if "class_path" not in spec:
+            raise S5GeoError(f"dataset spec needs a 'class_path', got keys {sorted(spec)}")
+        module_name, _, class_name = str(spec["class_path"]).rpartition(".")
+        if not module_name:
+            raise S5GeoError(f"class_path must be a dotted path, got {spec['class_path']!r}")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as error:
+            raise S5GeoError(
+                f"cannot import dataset class {spec['class_path']!r}: {error}"
+            ) from error
+        return cls(**dict(spec.get("init_args") or {}))
+    return spec
+
+
+def _dataset_attr(dataset: Any, name: str) -> Any:
+    """Find ``name`` on a dataset, looking through ``Subset``/``ConcatDataset`` wrappers."""
+    while dataset is not None:
+        value = getattr(dataset, name, None)
+        if value:
+            return value
+        if isinstance(dataset, ConcatDataset):
+            dataset = dataset.datasets[0]
+        else:
+            dataset = getattr(dataset, "dataset", None)
+    return None
+
+
+class ScaledBatchMixin:
+    """Scaling, device-side augmentation, evaluation loaders and class metadata.
+
+    Subclasses set ``self.scale``, ``self.train_augmentation``, ``self.val_batch_size``,
+    ``self.test_batch_size``, ``self.num_workers``, ``self._classes``, ``self._colors``,
+    ``self._in_channels`` and the ``*_dataset`` attributes.
+    """
+
+    scale: float | Sequence[float]
+    train_augmentation: nn.Module | None
+    num_workers: int
+    val_batch_size: int | None
+    test_batch_size: int | None
+    _classes: Sequence[str] | None
+    _colors: Sequence[Sequence[int]] | None
+    _in_channels: int | None
+    trainer: Any
+
+    def _metadata_source(self) -> Any:
+        for name in ("train_dataset", "labeled_dataset", "val_dataset", "test_dataset"):
+            dataset = getattr(self, name, None)
+            if dataset is not None:
+                return dataset
+        return getattr(self, "dataset_class", None)
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names, index ``i`` is class ``i``."""
+        if self._classes:
+            return list(self._classes)
+        found = _dataset_attr(self._metadata_source(), "classes")
+        return list(found) if found else []
+
+    @property
+    def colors(self) -> list[tuple[int, int, int]]:
+        """Display colour of each class."""
+        found = self._colors or _dataset_attr(self._metadata_source(), "colors")
+        return [tuple(int(v) for v in c) for c in found] if found else []  # type: ignore[misc]
+
+    @property
+    def in_channels(self) -> int:
+        """Number of image bands (read from the first sample when not given)."""
+        if self._in_channels is None:
+            source = self._metadata_source()
+            if not isinstance(source, Dataset):
+                raise S5GeoError("in_channels is unknown before setup(); pass in_channels=")
+            self._in_channels = int(source[0]["image"].shape[0])
+        return self._in_channels
+
+    def scale_image(self, image: Tensor) -> Tensor:
+        """Divide raw pixel values by ``scale`` (scalar or one value per band)."""
+        image = image.float() if not image.is_floating_point() else image
+        if isinstance(self.scale, (int, float)):
+            return image / float(self.scale)
+        scale = torch.as_tensor(self.scale, dtype=image.dtype, device=image.device)
+        if scale.numel() != image.shape[1]:
+            raise S5GeoError(
+                f"scale has {scale.numel()} values but the images have {image.shape[1]} bands"
+            )
+        return image / scale.view(1, -1, 1, 1)
+
+    def _augment(self, stream: Batch) -> Batch:
+        stream = dict(stream)
+        stream["image"] = self.scale_image(stream["image"])
+        if self.train_augmentation is not None:
+            stream["image"], stream["mask"] = self.train_augmentation(
+                stream["image"], stream.get("mask")
+            )
+        return stream
+
+    def transform_batch(self, batch: Batch, split: str) -> Batch:
+        """Scale a batch and, for ``split == "train"``, augment it (each stream of a pair)."""
+        if split == "train":
+            if "labeled" in batch:
+                return {name: self._augment(stream) for name, stream in batch.items()}
+            return self._augment(batch)
+        if "labeled" in batch:
+            return {name: self.transform_batch(stream, split) for name, stream in batch.items()}
+        batch = dict(batch)
+        batch["image"] = self.scale_image(batch["image"])
+        return batch
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        """Scale to [0, 1] and, while training, augment on the device."""
+        trainer = self.trainer
+        split = "train" if trainer is not None and trainer.training else "eval"
+        return self.transform_batch(batch, split)
+
+    def _eval_loader(
+        self, dataset: Dataset | None, batch_size: int | None, name: str
+    ) -> DataLoader:
+        if dataset is None:
+            raise S5GeoError(f"{type(self).__name__} has no {name} dataset")
+        return DataLoader(
+            dataset,
+            batch_size=batch_size or 1,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=CropPadCollate(None),
+            persistent_workers=self.num_workers > 0,
+        )
+
+
+class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
+    """Supervised datamodule for a dataset class with ``split=`` (TorchGeo ``NonGeoDataModule``).
+
+    Training batches are random ``loader_crop_size`` crops (padded when smaller) stacked in the
+    loader; on the device they are scaled and augmented with :class:`SegmentationAugmentation`
+    (or ``augmentation``). Validation/test batches are whole samples, scaled only.
+
+    Args:
+        dataset_class: dataset class taking ``split=`` and ``**kwargs``.
+        batch_size: training batch size.
+        crop_size: side of the training crops after augmentation.
+        num_workers: loader workers.
+        scale: divisor that maps raw pixel values to [0, 1] (scalar or one per band).
+        val_batch_size: validation batch size (1 by default: tiles may differ in size).
+        test_batch_size: test batch size.
+        train_split: split name(s) used for training (several are concatenated).
+        val_split: split used for validation.
+        test_split: split used for testing.
+        augment: apply the training augmentation.
+        augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one.
+        loader_crop_size: side of the loader-side crops (default ``crop_size``).
+        train_kwargs: extra dataset arguments for the training split only.
+        eval_kwargs: extra dataset arguments for the validation and test splits only.
+        classes: class names (default: the dataset's).
+        colors: class colours (default: the dataset's).
+        in_channels: number of bands (default: read from the data).
+        **kwargs: arguments for every split of ``dataset_class`` (e.g. ``root``).
+    """
+
+    def __init__(
+        self,
+        dataset_class: type[Dataset],
+        batch_size: int = 24,
+        crop_size: int = 512,
+        num_workers: int = 0,
+        scale: float | Sequence[float] = 255.0,
+        val_batch_size: int = 1,
+        test_batch_size: int = 1,
+        train_split: str | Sequence[str] = "train",
+        val_split: str | None = "val",
+        test_split: str | None = "test",
+        augment: bool = True,
+        augmentation: nn.Module | None = None,
+        loader_crop_size: int | None = None,
+        train_kwargs: dict[str, Any] | None = None,
+        eval_kwargs: dict[str, Any] | None = None,
+        classes: Sequence[str] | None = None,
+        colors: Sequence[Sequence[int]] | None = None,
+        in_channels: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(dataset_class, batch_size=batch_size, num_workers=num_workers, **kwargs)
+        self.crop_size = crop_size
+        self.loader_crop_size = loader_crop_size or crop_size
+        self.scale = scale
+        self.val_batch_size = val_batch_size
+        self.test_batch_size = test_batch_size
+        self.train_split = train_split
+        self.val_split = val_split
+        self.test_split = test_split
+        self.train_kwargs = dict(train_kwargs or {})
+        self.eval_kwargs = dict(eval_kwargs or {})
+        if not augment:
+            augmentation = None
+        elif augmentation is None:
+            augmentation = SegmentationAugmentation(crop_size)
+        self.train_augmentation = augmentation
+        self._classes, self._colors, self._in_channels = classes, colors, in_channels
+
+    def _make(self, split: str | Sequence[str], extra: dict[str, Any]) -> Dataset:
+        splits = [split] if isinstance(split, str) else list(split)
+        parts = [self.dataset_class(split=s, **{**self.kwargs, **extra}) for s in splits]
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    def setup(self, stage: str) -> None:
+        """Build the datasets a stage needs."""
+        if stage == "fit":
+            self.train_dataset = self._make(self.train_split, self.train_kwargs)
+        if stage in ("fit", "validate") and self.val_split is not None:
+            self.val_dataset = self._make(self.val_split, self.eval_kwargs)
+        if stage == "test" and self.test_split is not None:
+            self.test_dataset = self._make(self.test_split, self.eval_kwargs)
+        if stage == "predict" and self.test_split is not None:
+            self.predict_dataset = self._make(self.test_split, self.eval_kwargs)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, equal-size crops; Lightning adds its DistributedSampler under DDP."""
+        if self.train_dataset is None:
+            raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
+        return DataLoader(
+            self.train_dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.num_workers,
+            collate_fn=CropPadCollate(self.loader_crop_size),
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        """Whole validation samples (batch 1 by default, padded otherwise)."""
+        return self._eval_loader(self.val_dataset, self.val_batch_size, "validation")
+
+    def test_dataloader(self) -> DataLoader:
+        """Whole test samples (batch 1 by default, padded otherwise)."""
+        return self._eval_loader(self.test_dataset, self.test_batch_size, "test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """Whole samples of the test split."""
+        return self._eval_loader(self.predict_dataset, self.test_batch_size, "predict")
+
+
+__all__ = ["S5DataModule", "ScaledBatchMixin", "instantiate_dataset"]

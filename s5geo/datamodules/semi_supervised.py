@@ -1,0 +1,297 @@
+"""Pair any labeled dataset with any unlabeled one for semi-supervised training.
+
+Sampling is done by :class:`PairedBatchSampler`, a :class:`~torch.utils.data.DistributedSampler`
+that yields whole batch specifications ``(labeled indices, unlabeled indices)``. Because it *is*
+a ``DistributedSampler``, Lightning leaves it in place instead of injecting its own (which could
+neither pair two streams nor cycle the labeled one), and still calls its ``set_epoch`` at every
+epoch. Each rank takes a disjoint share of both streams.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from s5geo.datamodules._collate import CropPadCollate
+from s5geo.datamodules.base import ScaledBatchMixin, instantiate_dataset
+from s5geo.errors import S5GeoError
+from s5geo.transforms import WeakView
+
+BatchSpec = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+class PairedBatchSampler(DistributedSampler):
+    """Yield ``(labeled indices, unlabeled indices)`` per batch, distributed over ranks.
+
+    The unlabeled stream defines the epoch: it is shuffled with ``seed + epoch`` (the same
+    permutation on every rank), rank ``r`` takes every ``num_replicas``-th index starting at ``r``
+    and cuts it into batches of ``batch_size_unlabeled`` (incomplete batches are dropped, so all
+    ranks run the same number of steps). The labeled stream is a concatenation of fresh
+    permutations of the labeled indices, long enough for the epoch, shared out between the ranks
+    the same way, so it cycles when it is the smaller stream.
+
+    Args:
+        num_labeled: size of the labeled dataset.
+        num_unlabeled: size of the unlabeled dataset.
+        batch_size_labeled: labeled samples per batch and rank.
+        batch_size_unlabeled: unlabeled samples per batch and rank.
+        num_replicas: number of ranks (default: the process group's, else 1).
+        rank: this rank (default: the process group's, else 0).
+        shuffle: shuffle both streams every epoch.
+        seed: base seed, identical on all ranks.
+    """
+
+    def __init__(
+        self,
+        num_labeled: int,
+        num_unlabeled: int,
+        batch_size_labeled: int,
+        batch_size_unlabeled: int,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
+        initialized = dist.is_available() and dist.is_initialized()
+        if num_replicas is None:
+            num_replicas = dist.get_world_size() if initialized else 1
+        if rank is None:
+            rank = dist.get_rank() if initialized else 0
+        if num_labeled < 1 or num_unlabeled < 1:
+            raise S5GeoError(
+                f"semi-supervised training needs both streams: {num_labeled} labeled and "
+                f"{num_unlabeled} unlabeled samples found"
+            )
+        if batch_size_labeled < 1 or batch_size_unlabeled < 1:
+            raise S5GeoError("batch sizes must be at least 1")
+        super().__init__(
+            range(num_unlabeled),  # type: ignore[arg-type]
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=True,
+        )
+        self.num_labeled = num_labeled
+        self.num_unlabeled = num_unlabeled
+        self.batch_size_labeled = batch_size_labeled
+        self.batch_size_unlabeled = batch_size_unlabeled
+        self.num_batches = (num_unlabeled // num_replicas) // batch_size_unlabeled
+        if self.num_batches == 0:
+            raise S5GeoError(
+                f"{num_unlabeled} unlabeled samples over {num_replicas} rank(s) do not fill one "
+                f"batch of {batch_size_unlabeled}"
+            )
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def _order(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+
+    def __iter__(self) -> Iterator[BatchSpec]:  # type: ignore[override]
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        world, rank = self.num_replicas, self.rank
+        b_l, b_u, n = self.batch_size_labeled, self.batch_size_unlabeled, self.num_batches
+
+        unlabeled = self._order(self.num_unlabeled, generator)
+        mine_u = unlabeled[rank::world][: n * b_u].view(n, b_u)
+
+        need = n * b_l * world
+        cycles = math.ceil(need / self.num_labeled)
+        labeled = torch.cat([self._order(self.num_labeled, generator) for _ in range(cycles)])
+        mine_l = labeled[:need][rank::world].view(n, b_l)
+
+        for row_l, row_u in zip(mine_l.tolist(), mine_u.tolist(), strict=True):
+            yield tuple(row_l), tuple(row_u)
+
+
+class PairedBatchDataset(Dataset):
+    """Map a batch specification to a collated ``{"labeled": ..., "unlabeled": ...}`` batch."""
+
+    def __init__(
+        self,
+        labeled: Dataset,
+        unlabeled: Dataset,
+        collate_labeled: CropPadCollate,
+        collate_unlabeled: CropPadCollate,
+    ) -> None:
+        self.labeled = labeled
+        self.unlabeled = unlabeled
+        self.collate_labeled = collate_labeled
+        self.collate_unlabeled = collate_unlabeled
+
+    def __len__(self) -> int:
+        return len(self.unlabeled)  # type: ignore[arg-type]
+
+    def __getitem__(self, spec: BatchSpec) -> dict[str, dict[str, Any]]:
+        labeled_ids, unlabeled_ids = spec
+        return {
+            "labeled": self.collate_labeled([self.labeled[i] for i in labeled_ids]),
+            "unlabeled": self.collate_unlabeled([self.unlabeled[i] for i in unlabeled_ids]),
+        }
+
+
+def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """Collate function for loaders whose dataset already returns batches."""
+    return batch
+
+
+class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
+    """Pair any labeled dataset with any unlabeled dataset.
+
+    Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, mask: B_u}}``.
+    The loader crops/pads every sample to ``loader_crop_size`` (unlabeled masks become 0 on image
+    pixels and 255 on padding); after the transfer to the device both streams are scaled to
+    [0, 1] and pass through :class:`~s5geo.transforms.WeakView`. The epoch is
+    ``len(unlabeled) // (world_size * B_u)`` batches; the labeled stream cycles. Under DDP every
+    rank sees different samples (see :class:`PairedBatchSampler`).
+
+    Datasets may be objects or ``{"class_path": ..., "init_args": ...}`` mappings (what
+    LightningCLI passes for a ``Dataset``-typed argument is already an object).
+
+    Args:
+        labeled: labeled training dataset (samples with ``image`` and ``mask``).
+        unlabeled: unlabeled training dataset (any ``mask`` in it is ignored).
+        val: validation dataset.
+        test: test dataset.
+        batch_size_labeled: labeled samples per batch and device.
+        batch_size_unlabeled: unlabeled samples per batch and device.
+        crop_size: side of the weak views.
+        num_workers: loader workers.
+        scale: divisor that maps raw pixel values to [0, 1] (scalar or one per band).
+        val_batch_size: validation batch size (1: tiles may differ in size).
+        test_batch_size: test batch size.
+        loader_crop_size: side of the loader-side crops (default ``crop_size``).
+        rescale: range of the weak view's rescale factor.
+        hflip: weak-view horizontal flips.
+        vflip: weak-view vertical flips.
+        rotate: weak-view rotations by multiples of 90 degrees.
+        seed: base seed of the sampling order (per epoch: ``seed + epoch``).
+        classes: class names (default: the labeled dataset's).
+        colors: class colours (default: the labeled dataset's).
+        in_channels: number of bands (default: read from the data).
+    """
+
+    def __init__(
+        self,
+        labeled: Dataset | Mapping[str, Any],
+        unlabeled: Dataset | Mapping[str, Any],
+        val: Dataset | Mapping[str, Any] | None = None,
+        test: Dataset | Mapping[str, Any] | None = None,
+        batch_size_labeled: int = 12,
+        batch_size_unlabeled: int = 12,
+        crop_size: int = 512,
+        num_workers: int = 0,
+        scale: float | Sequence[float] = 255.0,
+        val_batch_size: int = 1,
+        test_batch_size: int = 1,
+        loader_crop_size: int | None = None,
+        rescale: tuple[float, float] = (0.5, 2.0),
+        hflip: bool = True,
+        vflip: bool = True,
+        rotate: bool = False,
+        seed: int = 0,
+        classes: Sequence[str] | None = None,
+        colors: Sequence[Sequence[int]] | None = None,
+        in_channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        self._specs = {"labeled": labeled, "unlabeled": unlabeled, "val": val, "test": test}
+        self.labeled_dataset: Dataset | None = None
+        self.unlabeled_dataset: Dataset | None = None
+        self.val_dataset: Dataset | None = None
+        self.test_dataset: Dataset | None = None
+        self.batch_size_labeled = batch_size_labeled
+        self.batch_size_unlabeled = batch_size_unlabeled
+        self.crop_size = crop_size
+        self.loader_crop_size = loader_crop_size or crop_size
+        self.num_workers = num_workers
+        self.scale = scale
+        self.val_batch_size = val_batch_size
+        self.test_batch_size = test_batch_size
+        self.seed = seed
+        self.train_augmentation = WeakView(
+            crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate
+        )
+        self._classes, self._colors, self._in_channels = classes, colors, in_channels
+
+    def _dataset(self, name: str) -> Dataset | None:
+        attr = f"{name}_dataset"
+        if getattr(self, attr) is None and self._specs[name] is not None:
+            setattr(self, attr, instantiate_dataset(self._specs[name]))  # type: ignore[arg-type]
+        return getattr(self, attr)
+
+    def setup(self, stage: str) -> None:
+        """Build (or take) the datasets a stage needs."""
+        if stage == "fit":
+            self._dataset("labeled")
+            self._dataset("unlabeled")
+        if stage in ("fit", "validate"):
+            self._dataset("val")
+        if stage in ("test", "predict"):
+            self._dataset("test")
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is not None:
+            return trainer.world_size, trainer.global_rank
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_world_size(), dist.get_rank()
+        return 1, 0
+
+    def train_sampler(
+        self, num_replicas: int | None = None, rank: int | None = None
+    ) -> PairedBatchSampler:
+        """The paired, distributed batch sampler of the training loader."""
+        labeled, unlabeled = self._dataset("labeled"), self._dataset("unlabeled")
+        if labeled is None or unlabeled is None:
+            raise S5GeoError("SemiSupervisedDataModule needs a labeled and an unlabeled dataset")
+        world, this_rank = self._world()
+        return PairedBatchSampler(
+            len(labeled),  # type: ignore[arg-type]
+            len(unlabeled),  # type: ignore[arg-type]
+            self.batch_size_labeled,
+            self.batch_size_unlabeled,
+            num_replicas=world if num_replicas is None else num_replicas,
+            rank=this_rank if rank is None else rank,
+            seed=self.seed,
+        )
+
+    def train_dataloader(
+        self, num_replicas: int | None = None, rank: int | None = None
+    ) -> DataLoader:
+        """Loader of paired batches; its sampler is already distributed (see module docstring)."""
+        sampler = self.train_sampler(num_replicas, rank)
+        dataset = PairedBatchDataset(
+            self._dataset("labeled"),  # type: ignore[arg-type]
+            self._dataset("unlabeled"),  # type: ignore[arg-type]
+            CropPadCollate(self.loader_crop_size),
+            CropPadCollate(self.loader_crop_size, validity_mask=True),
+        )
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=_whole_batch,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        """Whole validation samples (batch 1 by default, padded otherwise)."""
+        return self._eval_loader(self._dataset("val"), self.val_batch_size, "validation")
+
+    def test_dataloader(self) -> DataLoader:
+        """Whole test samples (batch 1 by default, padded otherwise)."""
+        return self._eval_loader(self._dataset("test"), self.test_batch_size, "test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """Whole samples of the test dataset."""
+        return self._eval_loader(self._dataset("test"), self.test_batch_size, "predict")

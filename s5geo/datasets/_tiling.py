@@ -1,0 +1,199 @@
+"""Fixed window grids over large images, and a dataset base that reads one window per sample.
+
+Benchmarks with big tiles (ISPRS Vaihingen/Potsdam, drone images of 4000 x 3000 px) are trained on
+fixed-size crops and evaluated on whole tiles. :class:`TiledSegmentationDataset` serves both: with
+``tile_size=None`` a sample is a whole file; with ``tile_size=N`` it is one ``N x N`` window of a
+deterministic grid over every file, read with a rasterio window so that only that part of the file
+is decoded.
+
+The grid steps by ``stride`` from the top-left corner; the last window of each row and column is
+moved back so that it ends exactly on the image border. Every pixel is covered, no window reaches
+outside the image and no strip narrower than a tile is dropped (a common fault of grid samplers). An
+image smaller than the tile gets a single window, padded to ``N x N`` (image 0, mask 255 = ignore)
+so that batches collate.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
+
+from s5geo.datasets._base import (
+    IGNORE_INDEX,
+    Sample,
+    SegmentationDataset,
+    Transform,
+    read_image,
+    read_raster,
+)
+from s5geo.errors import InvalidMaskError, S5GeoError
+
+
+def grid_starts(length: int, tile: int, stride: int) -> list[int]:
+    """Start offsets of the windows along one axis.
+
+    Args:
+        length: size of the axis in pixels.
+        tile: window size.
+        stride: step between windows (at most ``tile``, so that nothing is skipped).
+
+    Returns:
+        Offsets ``0, stride, 2 * stride, ...`` with the last one set to ``length - tile`` so that
+        the last window ends on the border; ``[0]`` when the axis is not longer than one tile.
+    """
+    if tile <= 0 or stride <= 0:
+        raise ValueError(f"tile ({tile}) and stride ({stride}) must be positive")
+    if stride > tile:
+        raise ValueError(f"stride ({stride}) larger than the tile ({tile}) would skip pixels")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window of the grid: which file, and where in it (pixels, rows from the top)."""
+
+    file_index: int
+    row: int
+    col: int
+    height: int
+    width: int
+
+    @property
+    def window(self) -> Window:
+        """The rasterio window of this tile."""
+        return Window(self.col, self.row, self.width, self.height)
+
+
+def tile_grid(
+    height: int, width: int, tile_size: int, stride: int | None = None, file_index: int = 0
+) -> list[Tile]:
+    """All windows of a ``height x width`` image, row by row (see the module docstring)."""
+    stride = tile_size if stride is None else stride
+    rows = grid_starts(height, tile_size, stride)
+    cols = grid_starts(width, tile_size, stride)
+    return [
+        Tile(file_index, row, col, min(tile_size, height), min(tile_size, width))
+        for row in rows
+        for col in cols
+    ]
+
+
+def raster_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` of a raster, read from its header only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return src.height, src.width
+    except RasterioIOError as error:
+        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
+
+
+def read_window(path: str | Path, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:
+    """Read one window of a raster as a ``C x h x w`` array (only that window is read)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return src.read(list(bands) if bands is not None else None, window=window)
+    except RasterioIOError as error:
+        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
+
+
+class TiledSegmentationDataset(SegmentationDataset):
+    """A :class:`SegmentationDataset` that can serve fixed-size windows instead of whole files.
+
+    Subclasses fill ``self.files`` (records ``{"image": path, "mask": path | None}``), then call
+    :meth:`_build_tiles`, and implement :meth:`_mask_from_array`, which turns the raw mask pixels (a
+    ``C x h x w`` array, whole file or window) into class indices. ``image_bands`` (1-based) selects
+    image bands.
+    """
+
+    def __init__(
+        self,
+        transforms: Transform | None = None,
+        tile_size: int | None = None,
+        stride: int | None = None,
+    ) -> None:
+        super().__init__(transforms)
+        if tile_size is not None:
+            if tile_size <= 0:
+                raise ValueError(f"tile_size must be positive, got {tile_size}")
+            stride = tile_size if stride is None else stride
+            grid_starts(tile_size, tile_size, stride)  # validates the stride
+        elif stride is not None:
+            raise ValueError("stride is only used with tile_size")
+        self.tile_size = tile_size
+        self.stride = stride
+        self.tiles: list[Tile] = []
+        self.image_bands: Sequence[int] | None = None
+
+    def _build_tiles(self) -> None:
+        """Lay the window grid over every file (headers only); check image and mask sizes agree."""
+        self.tiles = []
+        if self.tile_size is None:
+            return
+        for index, record in enumerate(self.files):
+            height, width = raster_size(record["image"])  # type: ignore[arg-type]
+            if record.get("mask") is not None:
+                mask_height, mask_width = raster_size(record["mask"])  # type: ignore[arg-type]
+                if (mask_height, mask_width) != (height, width):
+                    raise InvalidMaskError(
+                        f"{record['mask']}: mask size {mask_width}x{mask_height} does not match "
+                        f"image {record['image']} size {width}x{height}"
+                    )
+            self.tiles.extend(tile_grid(height, width, self.tile_size, self.stride, index))
+
+    def __len__(self) -> int:
+        return len(self.files) if self.tile_size is None else len(self.tiles)
+
+    def __getitem__(self, index: int) -> Sample:
+        if self.tile_size is None:
+            return super().__getitem__(index)
+        tile = self.tiles[index]
+        record = self.files[tile.file_index]
+        image = read_window(record["image"], tile.window, self.image_bands)  # type: ignore[arg-type]
+        image = self._pad(image.astype(np.float32), 0)
+        sample: Sample = {"image": torch.from_numpy(image)}
+        if record.get("mask") is not None:
+            raw = read_window(record["mask"], tile.window)  # type: ignore[arg-type]
+            mask = self._mask_from_array(raw, record["mask"])  # type: ignore[arg-type]
+            mask = self._pad(mask[None], IGNORE_INDEX)[0]
+            sample["mask"] = torch.from_numpy(mask.astype(np.int64))
+        if self.transforms is not None:
+            sample = self.transforms(sample)
+        return sample
+
+    def _pad(self, array: np.ndarray, value: int) -> np.ndarray:
+        """Pad a ``C x h x w`` window at the bottom/right to ``tile_size`` (small images)."""
+        assert self.tile_size is not None
+        pad_h = self.tile_size - array.shape[-2]
+        pad_w = self.tile_size - array.shape[-1]
+        if pad_h <= 0 and pad_w <= 0:
+            return array
+        return np.pad(
+            array, ((0, 0), (0, max(pad_h, 0)), (0, max(pad_w, 0))), constant_values=value
+        )
+
+    def _load_image(self, path: Path) -> torch.Tensor:
+        return read_image(path, self.image_bands)
+
+    def _load_mask(self, path: Path) -> np.ndarray:
+        return self._mask_from_array(read_raster(path), path)
+
+    def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        """Turn raw mask pixels (``C x h x w``) into ``h x w`` class indices (255 = ignore)."""
+        raise NotImplementedError

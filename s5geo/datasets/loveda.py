@@ -1,0 +1,115 @@
+"""LoveDA in the S5 setting: 7 classes, no-data ignored."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from torchgeo.datasets import DatasetNotFoundError
+from torchgeo.datasets import LoveDA as TorchGeoLoveDA
+
+from s5geo.datasets._base import IGNORE_INDEX, Transform, layout_error
+from s5geo.datasets._tiling import TiledSegmentationDataset
+from s5geo.errors import InvalidMaskError, S5GeoError
+
+EXPECTED_LAYOUT = (
+    "<root>/{Train,Val,Test}/{Urban,Rural}/images_png/<n>.png (RGB) + "
+    "<root>/{Train,Val}/{Urban,Rural}/masks_png/<n>.png (class values 0-7, 0 = no-data)"
+)
+
+
+class LoveDA(TiledSegmentationDataset):
+    """LoveDA land-cover benchmark (0.3 m, 1024 x 1024 px, urban and rural scenes), S5 setting.
+
+    File handling is TorchGeo's :class:`~torchgeo.datasets.LoveDA`: the extracted ``Train.zip``,
+    ``Val.zip`` and ``Test.zip`` of the Zenodo release, i.e. ``<root>/Train/Urban/images_png/*.png``
+    with the masks beside them in ``masks_png`` (the test split has no masks; its samples carry no
+    ``"mask"``). ``split="trainval"`` joins train and val, the set S5 fine-tunes on (4191 images).
+
+    Mask mapping: raw 0 (no-data) -> 255 (ignored), raw 1..7 -> 0..6 for background, building, road,
+    water, barren, forest, agriculture. A raw value above 7 raises
+    :class:`~s5geo.errors.InvalidMaskError`. Colours are those of the official LoveDA visualisation.
+    """
+
+    classes: ClassVar[tuple[str, ...]] = (
+        "background",
+        "building",
+        "road",
+        "water",
+        "barren",
+        "forest",
+        "agriculture",
+    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
+        (255, 255, 255),
+        (255, 0, 0),
+        (255, 255, 0),
+        (0, 0, 255),
+        (159, 129, 183),
+        (0, 255, 0),
+        (255, 195, 128),
+    )
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "trainval")
+    scenes: ClassVar[tuple[str, ...]] = ("urban", "rural")
+    #: Raw mask value -> class index (0 = no-data -> ignore).
+    lut: ClassVar[np.ndarray] = np.array([IGNORE_INDEX, 0, 1, 2, 3, 4, 5, 6], dtype=np.uint8)
+
+    def __init__(
+        self,
+        root: str | Path = "data/loveda",
+        split: str = "train",
+        transforms: Transform | None = None,
+        scene: Sequence[str] = ("urban", "rural"),
+        tile_size: int | None = None,
+        stride: int | None = None,
+    ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: folder holding ``Train/``, ``Val/`` and ``Test/``.
+            split: ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
+            transforms: function applied to each sample dict.
+            scene: ``"urban"``, ``"rural"`` or both.
+            tile_size: serve ``tile_size`` px windows instead of whole images.
+            stride: step of the window grid (default ``tile_size``).
+
+        Raises:
+            DatasetLayoutError: if the scene folders, images or masks are missing.
+        """
+        super().__init__(transforms, tile_size, stride)
+        if split not in self.splits:
+            raise S5GeoError(f"LoveDA: split must be one of {self.splits}, got {split!r}")
+        scene = [scene] if isinstance(scene, str) else list(scene)
+        if not scene or any(name not in self.scenes for name in scene):
+            raise S5GeoError(f"LoveDA: scene must be taken from {self.scenes}, got {scene}")
+        self.root = Path(root)
+        self.split = split
+        self.scene = tuple(scene)
+        for part in ("train", "val") if split == "trainval" else (split,):
+            try:
+                found = TorchGeoLoveDA(root=os.fspath(root), split=part, scene=list(scene))
+            except DatasetNotFoundError as error:
+                folders = ", ".join(f"{part.capitalize()}/{name.capitalize()}" for name in scene)
+                raise layout_error(root, f"missing folder(s) {folders}", EXPECTED_LAYOUT) from error
+            if not found.files:
+                raise layout_error(root, f"no {part} images found", EXPECTED_LAYOUT)
+            for record in found.files:
+                mask = Path(record["mask"]) if "mask" in record else None
+                if mask is not None and not mask.exists():
+                    raise layout_error(
+                        root, f"mask {mask} is missing for image {record['image']}", EXPECTED_LAYOUT
+                    )
+                self.files.append({"image": Path(record["image"]), "mask": mask})
+        self._build_tiles()
+
+    def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        if raw.shape[0] != 1:
+            raise InvalidMaskError(f"{path}: expected a 1-band mask, found {raw.shape[0]} bands")
+        values = raw[0]
+        if values.max(initial=0) >= len(self.lut):
+            bad = np.unique(values[values >= len(self.lut)]).tolist()
+            raise InvalidMaskError(f"{path}: mask value(s) {bad} outside 0..7 (0 = no-data)")
+        return self.lut[values]

@@ -1,0 +1,187 @@
+"""OpenEarthMap in the S5 setting: 9 classes (label 0 trained as "other"), xBD regions optional."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from s5geo.datasets._base import Transform, check_index_mask, layout_error
+from s5geo.datasets._tiling import TiledSegmentationDataset
+from s5geo.errors import InvalidMaskError, S5GeoError
+
+EXPECTED_LAYOUT = (
+    "<root>/{train,val,test}.txt (one file name per line, e.g. aachen_1.tif) + "
+    "<root>/<region>/images/<region>_<n>.tif (RGB GeoTIFF) + "
+    "<root>/<region>/labels/<region>_<n>.tif (1-band class values 0-8)"
+)
+
+_NAME = re.compile(r"(?P<region>.+)_(?P<number>\d+)\.tif")
+
+
+class OpenEarthMap(TiledSegmentationDataset):
+    """OpenEarthMap global land-cover benchmark (0.25-0.5 m, 97 regions), S5 setting.
+
+    Layout of the official release (Zenodo, ``OpenEarthMap_wo_xBD``)::
+
+        <root>/train.txt, val.txt, test.txt       file names, one per line ("aachen_1.tif")
+        <root>/<region>/images/<region>_<n>.tif   RGB GeoTIFF
+        <root>/<region>/labels/<region>_<n>.tif   1-band uint8, 0..8
+
+    The region of a listed file is its name without the trailing ``_<n>.tif``. Test labels are not
+    public: a listed test file without a label gives a sample without ``"mask"``; in
+    ``train``/``val`` a missing label is an error. ``split="trainval"`` joins train and val.
+
+    Classes: the mask value is the class index. Value 0 (unlabelled/unknown in the release) is
+    trained as a ninth class ``"other"``, as in the S5 authors' fine-tuning code, which is how the
+    paper counts 9 classes; 1..8 are bareland, rangeland, developed space, road, tree, water,
+    agriculture land, building. Values above 8 raise :class:`~s5geo.errors.InvalidMaskError`.
+    Colours are the official OpenEarthMap ones (black for "other").
+
+    xBD regions: the images of 22 regions come from the xBD (xView2) disaster data set and are not
+    shipped with the release (``xbd_files.csv`` plus the authors' ``compile_xbd.py`` add them).
+    Those regions are :attr:`xbd_regions`, the region folders that ``xbd_files.csv`` fills (folders
+    are named after the town, e.g. ``houston`` for hurricane Harvey, not after the xBD event).
+    ``exclude_xbd=True`` (the default, and the S5 setting: 2303 training images, evaluation on val
+    without xBD) drops them; with ``exclude_xbd=False`` their images must have been compiled in.
+    """
+
+    classes: ClassVar[tuple[str, ...]] = (
+        "other",
+        "bareland",
+        "rangeland",
+        "developed space",
+        "road",
+        "tree",
+        "water",
+        "agriculture land",
+        "building",
+    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
+        (0, 0, 0),
+        (128, 0, 0),
+        (0, 255, 36),
+        (148, 148, 148),
+        (255, 255, 255),
+        (34, 97, 38),
+        (0, 69, 255),
+        (75, 181, 73),
+        (222, 31, 7),
+    )
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "trainval")
+    #: Region folders whose images come from xBD (from the release's ``xbd_files.csv``).
+    xbd_regions: ClassVar[frozenset[str]] = frozenset(
+        {
+            "adelaide",  # pinery-bushfire
+            "el_rodeo",  # guatemala-volcano
+            "gorakhpur",  # nepal-flooding
+            "houston",  # hurricane-harvey
+            "jeremie",  # hurricane-matthew
+            "joplin",  # joplin-tornado
+            "labuhan",  # sunda-tsunami
+            "leilane_estates",  # lower-puna-volcano
+            "les_cayes",  # hurricane-matthew
+            "little_rock",  # midwest-flooding
+            "mexico_city",  # mexico-earthquake
+            "oklahoma",  # moore-tornado
+            "palu",  # palu-tsunami
+            "panama_city",  # hurricane-michael
+            "pedrogao_grande",  # portugal-wildfire
+            "port_a_piment",  # hurricane-matthew
+            "saint_louis_du_sud",  # hurricane-matthew
+            "santa_rosa",  # santa-rosa-wildfire
+            "thousand_oaks",  # socal-fire
+            "tulsa",  # midwest-flooding
+            "tuscaloosa",  # tuscaloosa-tornado
+            "wallace",  # hurricane-florence
+        }
+    )
+
+    def __init__(
+        self,
+        root: str | Path = "data/openearthmap",
+        split: str = "train",
+        transforms: Transform | None = None,
+        exclude_xbd: bool = True,
+        tile_size: int | None = None,
+        stride: int | None = None,
+    ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: the release folder (split lists and region folders).
+            split: ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
+            transforms: function applied to each sample dict.
+            exclude_xbd: drop the xBD-derived regions (see the class docstring).
+            tile_size: serve ``tile_size`` px windows instead of whole images.
+            stride: step of the window grid (default ``tile_size``).
+
+        Raises:
+            DatasetLayoutError: if a split list, a listed image or a train/val label is missing.
+        """
+        super().__init__(transforms, tile_size, stride)
+        if split not in self.splits:
+            raise S5GeoError(f"OpenEarthMap: split must be one of {self.splits}, got {split!r}")
+        self.root = Path(root)
+        self.split = split
+        self.exclude_xbd = exclude_xbd
+        for part in ("train", "val") if split == "trainval" else (split,):
+            self._add_split(part)
+        if not self.files:
+            raise layout_error(root, f"the {split} list names no usable file", EXPECTED_LAYOUT)
+        self._build_tiles()
+
+    @classmethod
+    def region_of(cls, name: str) -> str:
+        """Region folder of a listed file name (``"el_rodeo_12.tif"`` -> ``"el_rodeo"``)."""
+        match = _NAME.fullmatch(name)
+        if match is None:
+            raise S5GeoError(
+                f"OpenEarthMap: {name!r} is not a file name of the form <region>_<n>.tif"
+            )
+        return match["region"]
+
+    def _add_split(self, part: str) -> None:
+        listing = self.root / f"{part}.txt"
+        if not listing.is_file():
+            raise layout_error(self.root, f"split list {listing} is missing", EXPECTED_LAYOUT)
+        names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        missing_images: list[Path] = []
+        for name in names:
+            name = name if name.endswith(".tif") else f"{name}.tif"
+            region = self.region_of(name)
+            if self.exclude_xbd and region in self.xbd_regions:
+                continue
+            image = self.root / region / "images" / name
+            mask: Path | None = self.root / region / "labels" / name
+            if not image.exists():
+                missing_images.append(image)
+                continue
+            if not mask.exists():  # type: ignore[union-attr]
+                if part != "test":
+                    raise layout_error(
+                        self.root, f"label {mask} is missing for image {image}", EXPECTED_LAYOUT
+                    )
+                mask = None
+            self.files.append({"image": image, "mask": mask})
+        if missing_images:
+            first = missing_images[0]
+            hint = ""
+            if self.region_of(first.name) in self.xbd_regions:
+                hint = (
+                    " (an xBD region: add its images with the release's compile_xbd.py, "
+                    "or use exclude_xbd=True)"
+                )
+            raise layout_error(
+                self.root,
+                f"{len(missing_images)} image(s) listed in {part}.txt are missing, "
+                f"e.g. {first}{hint}",
+                EXPECTED_LAYOUT,
+            )
+
+    def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
+        if raw.shape[0] != 1:
+            raise InvalidMaskError(f"{path}: expected a 1-band label, found {raw.shape[0]} bands")
+        return check_index_mask(raw[0], self.num_classes, path)

@@ -1,0 +1,72 @@
+"""UDD6 (Urban Drone Dataset, 6 classes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from s5geo.datasets._base import Transform
+from s5geo.datasets._drone import DroneSegmentationDataset
+
+
+class UDD6(DroneSegmentationDataset):
+    """UDD6, the 6-class Urban Drone Dataset (Peking University; 4096 x 2160 / 4000 x 3000 px).
+
+    Layout of the release (``UDD6.zip`` from the UDD GitHub page, as other tools read it)::
+
+        <root>/train/src/<name>.JPG   RGB drone frames
+        <root>/train/gt/<name>.png    labels, same stem
+        <root>/val/src, <root>/val/gt
+
+    Classes and official colours (index = UDD6 "Gt Label"): other (0, 0, 0), facade (102, 102, 156),
+    road (128, 64, 128), vegetation (107, 142, 35), vehicle (0, 0, 142), roof (70, 70, 70).
+
+    Assumption: the ``gt`` PNGs are read whether they are RGB-coded with these colours or hold the
+    class index (1 band, or R = G = B); descriptions of the release differ on this and both decode
+    to the same indices. An unknown colour or value raises :class:`~s5geo.errors.InvalidMaskError`.
+    Splits: ``train`` (106 images in S5's Table 12), ``val`` and ``trainval``. Use ``tile_size`` to
+    train on fixed windows.
+    """
+
+    classes: ClassVar[tuple[str, ...]] = (
+        "other",
+        "facade",
+        "road",
+        "vegetation",
+        "vehicle",
+        "roof",
+    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
+        (0, 0, 0),
+        (102, 102, 156),
+        (128, 64, 128),
+        (107, 142, 35),
+        (0, 0, 142),
+        (70, 70, 70),
+    )
+    splits: ClassVar[tuple[str, ...]] = ("train", "val")
+
+    def __init__(
+        self,
+        root: str | Path = "data/udd6",
+        split: str = "train",
+        transforms: Transform | None = None,
+        tile_size: int | None = None,
+        stride: int | None = None,
+        unknown_colors: Literal["error", "ignore"] = "error",
+    ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: the release folder (``train/``, ``val/``).
+            split: ``"train"``, ``"val"`` or ``"trainval"``.
+            transforms: function applied to each sample dict.
+            tile_size: serve ``tile_size`` px windows instead of whole images.
+            stride: step of the window grid (default ``tile_size``).
+            unknown_colors: ``"error"`` (default) or ``"ignore"`` (map to 255) for unknown mask
+                colours.
+
+        Raises:
+            DatasetLayoutError: if a folder, an image or its mask is missing.
+        """
+        super().__init__(root, split, transforms, tile_size, stride, unknown_colors)

@@ -1,0 +1,74 @@
+"""VDD (Varied Drone Dataset, 7 classes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from s5geo.datasets._base import Transform
+from s5geo.datasets._drone import DroneSegmentationDataset
+
+
+class VDD(DroneSegmentationDataset):
+    """VDD, the Varied Drone Dataset (400 images of 4000 x 3000 px: 280 train, 80 val, 40 test).
+
+    Layout of the release (as we read it; the official repository documents the classes, not the
+    tree)::
+
+        <root>/{train,val,test}/src/<name>.JPG   RGB drone images
+        <root>/{train,val,test}/gt/<name>.png    class-index PNGs (0..6), same stem
+
+    Classes (index = VDD class id) and colours: other (0, 0, 0), wall (102, 102, 156),
+    road (128, 64, 128), vegetation (107, 142, 35), vehicle (0, 0, 142), roof (70, 70, 70),
+    water (28, 134, 238). Masks are read as class indices; RGB-coded masks with these colours are
+    accepted too. Values above 6 raise :class:`~s5geo.errors.InvalidMaskError`.
+    ``split="trainval"`` (360 images) is what S5 fine-tunes on.
+
+    The images are large; use ``tile_size=512`` to train on a grid of windows read straight from the
+    files and ``tile_size=None`` for whole-image evaluation.
+    """
+
+    classes: ClassVar[tuple[str, ...]] = (
+        "other",
+        "wall",
+        "road",
+        "vegetation",
+        "vehicle",
+        "roof",
+        "water",
+    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
+        (0, 0, 0),
+        (102, 102, 156),
+        (128, 64, 128),
+        (107, 142, 35),
+        (0, 0, 142),
+        (70, 70, 70),
+        (28, 134, 238),
+    )
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+
+    def __init__(
+        self,
+        root: str | Path = "data/vdd",
+        split: str = "train",
+        transforms: Transform | None = None,
+        tile_size: int | None = None,
+        stride: int | None = None,
+        unknown_colors: Literal["error", "ignore"] = "error",
+    ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: the release folder (``train/``, ``val/``, ``test/``).
+            split: ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
+            transforms: function applied to each sample dict.
+            tile_size: serve ``tile_size`` px windows instead of whole images.
+            stride: step of the window grid (default ``tile_size``).
+            unknown_colors: ``"error"`` (default) or ``"ignore"`` (map to 255) for unknown mask
+                colours.
+
+        Raises:
+            DatasetLayoutError: if a folder, an image or its mask is missing.
+        """
+        super().__init__(root, split, transforms, tile_size, stride, unknown_colors)

@@ -1,0 +1,150 @@
+"""Batch predictors: numpy batch of normalised windows in, numpy class probabilities out.
+
+The tiling/stitching code only talks to :class:`Predictor`, so back-ends other than PyTorch (ONNX
+Runtime for the QGIS plugin) plug in by implementing ``predict``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from s5geo.errors import S5GeoError
+from s5geo.metadata import ModelMetadata
+
+logger = logging.getLogger("s5geo.inference")
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that turns a batch of normalised windows into per-class scores.
+
+    Scores are logits (``returns_logits = True``; windows are blended in logit space and a softmax
+    is applied only where probabilities are written) or probabilities.
+    """
+
+    metadata: ModelMetadata
+    #: Human-readable name of the device the predictions run on (for logs).
+    device_name: str
+    #: Whether :meth:`predict` returns logits (True) or probabilities (False).
+    returns_logits: bool
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Predict per-class scores.
+
+        Args:
+            batch: float32 ``B x C x h x w`` windows, already normalised with the metadata mean/std.
+
+        Returns:
+            float32 ``B x K x h x w`` logits or probabilities.
+        """
+        ...
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return the torch device for ``device`` (``"auto"`` picks CUDA, then MPS, then CPU)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise S5GeoError(f"unknown device {device!r}: {error}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise S5GeoError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def describe_device(device: torch.device) -> str:
+    """Return e.g. ``"cuda:0 (NVIDIA H100)"`` or ``"cpu"``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device)
+
+
+class TorchPredictor:
+    """Run an ``nn.Module`` returning logits ``B x K x h x w``.
+
+    Args:
+        module: the network (set to eval mode and moved to ``device``).
+        metadata: the model metadata.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        half: run in float16 autocast on CUDA.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        metadata: ModelMetadata,
+        device: str | torch.device = "auto",
+        half: bool = False,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.device_name = describe_device(self.device)
+        self.module = module.eval().to(self.device)
+        self.metadata = metadata
+        self.half = half and self.device.type == "cuda"
+        self.returns_logits = True
+
+    @torch.inference_mode()
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """See :meth:`Predictor.predict`."""
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        else:
+            x = x.to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
+            logits = self.module(x)
+        if isinstance(logits, dict):  # e.g. torchvision segmentation models
+            logits = logits["out"]
+        if logits.ndim != 4 or logits.shape[0] != x.shape[0] or logits.shape[2:] != x.shape[2:]:
+            raise S5GeoError(
+                f"model returned shape {tuple(logits.shape)} for input {tuple(x.shape)}; expected "
+                "B x K x h x w logits at the input resolution"
+            )
+        return logits.float().cpu().numpy()
+
+
+def make_predictor(
+    model: Predictor | nn.Module | str | Path,
+    metadata: ModelMetadata | None = None,
+    device: str = "auto",
+) -> Predictor:
+    """Wrap ``model`` into a :class:`Predictor`.
+
+    Args:
+        model: a predictor, an ``nn.Module`` (then ``metadata`` is required) or the path of an s5geo
+            checkpoint.
+        metadata: overrides the metadata stored with the model.
+        device: device for PyTorch models.
+
+    Returns:
+        The predictor.
+    """
+    if isinstance(model, (str, Path)):
+        from s5geo.inference.loading import load_model
+
+        module, stored = load_model(model)
+        return TorchPredictor(module, metadata or stored, device=device)
+    if isinstance(model, nn.Module):
+        if metadata is None:
+            raise S5GeoError("a ModelMetadata is required to predict with a plain nn.Module")
+        return TorchPredictor(model, metadata, device=device)
+    if isinstance(model, Predictor):
+        if metadata is not None:
+            model.metadata = metadata
+        return model
+    raise TypeError(f"cannot predict with a {type(model).__name__}")

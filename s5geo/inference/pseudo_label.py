@@ -1,0 +1,227 @@
+"""Pseudo-label a folder or manifest of images (the MillionSeg recipe).
+
+Each image ``DIR/a/b.jpg`` gets a palette PNG class mask ``OUT/a/b.png`` (pixel value = class id,
+colours from the metadata). Runs are resumable (finished masks are skipped; masks are written to
+a temporary file and renamed, so an interrupted run never leaves a truncated PNG), can be split
+over processes/GPUs with ``shard=(i, n)`` (image ``k`` of the sorted list goes to shard ``k % n``),
+and can write the list of images whose mask holds at least ``min_foreground`` foreground pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from torch import nn
+from tqdm.auto import tqdm
+
+from s5geo.errors import S5GeoError
+from s5geo.inference.arrays import normalise, pad_to, predict_array
+from s5geo.inference.predictor import Predictor, make_predictor
+from s5geo.inference.tiling import BlendMode, argmax, softmax
+from s5geo.metadata import ModelMetadata
+
+logger = logging.getLogger("s5geo.inference")
+
+#: File name endings treated as images when a folder is given.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".jp2", ".bmp", ".webp")
+
+
+@dataclass
+class PseudoLabelStats:
+    """Summary of a pseudo-labelling run."""
+
+    total: int
+    labelled: int
+    skipped: int
+    foreground: int | None
+    seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        """Throughput over the images labelled in this run."""
+        return self.labelled / self.seconds if self.seconds > 0 else 0.0
+
+
+def list_images(images: str | Path) -> list[tuple[Path, Path]]:
+    """Return sorted ``(path, relative path)`` pairs for a folder or a manifest file.
+
+    A manifest holds one image path per line (blank lines and ``#`` comments ignored); relative
+    entries are relative to the manifest's folder.
+    """
+    images = Path(images)
+    if images.is_dir():
+        found = [p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        return sorted((p, p.relative_to(images)) for p in found)
+    if images.is_file():
+        base = images.parent
+        pairs = []
+        for line in images.read_text().splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            path = Path(entry)
+            full = path if path.is_absolute() else base / path
+            try:
+                rel = full.relative_to(base)
+            except ValueError:
+                rel = Path(*full.parts[1:]) if full.is_absolute() else path
+            pairs.append((full, rel))
+        return sorted(pairs)
+    raise S5GeoError(f"images {str(images)!r} is neither a folder nor a manifest file")
+
+
+def pseudo_label(
+    model: Predictor | nn.Module | str | Path,
+    images: str | Path,
+    output_dir: str | Path,
+    *,
+    metadata: ModelMetadata | None = None,
+    confidence: bool = False,
+    confidence_dir: str | Path | None = None,
+    shard: tuple[int, int] = (0, 1),
+    min_foreground: int | None = None,
+    foreground_list: str | Path | None = None,
+    background: int = 0,
+    batch_size: int = 8,
+    device: str = "auto",
+    window_size: int | None = None,
+    overlap: float | None = None,
+    blend: BlendMode = "cosine",
+    progress: bool = True,
+) -> PseudoLabelStats:
+    """Write a class-mask PNG (and optionally a confidence PNG) for every image of a shard.
+
+    Args:
+        model: checkpoint path, ``nn.Module`` (with ``metadata``) or :class:`Predictor`.
+        images: folder (searched recursively) or manifest file.
+        output_dir: folder for the masks (same relative paths, ``.png``).
+        metadata: model metadata (overrides the stored one).
+        confidence: also write top-class probability PNGs (uint8, 255 = 1.0).
+        confidence_dir: where (default ``output_dir/confidence``).
+        shard: ``(i, n)``: label the images whose index in the sorted list is ``i`` mod ``n``.
+        min_foreground: if set, write the list of images with at least this many pixels that are
+            not ``background``.
+        foreground_list: where (default ``output_dir/foreground_<i>of<n>.txt``).
+        background: class id that does not count as foreground.
+        batch_size: images (or windows of large images) per forward pass.
+        device: ``auto``, ``cpu``, ``cuda``...
+        window_size: window for images larger than it (default: metadata).
+        overlap: overlap for large images (default: metadata).
+        blend: blend mode for large images.
+        progress: show a progress bar.
+
+    Returns:
+        Counts and timing; ``images_per_second`` is the throughput.
+    """
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise S5GeoError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    output_dir = Path(output_dir)
+    conf_dir = Path(confidence_dir) if confidence_dir else output_dir / "confidence"
+    todo = [pair for k, pair in enumerate(list_images(images)) if k % count == index]
+    predictor = make_predictor(model, metadata, device=device)
+    meta = predictor.metadata
+    window = int(window_size or meta.window_size)
+    palette = [v for color in meta.colors for v in color]
+    logger.info("pseudo-labelling %d images (shard %d/%d) on %s", len(todo), index, count,
+                predictor.device_name)
+
+    foreground: list[str] = []
+    labelled = skipped = 0
+    start = time.perf_counter()
+    pending: list[tuple[Path, Path, np.ndarray]] = []
+
+    def finish(rel: Path, classes: np.ndarray) -> None:
+        if min_foreground is not None and int((classes != background).sum()) >= min_foreground:
+            foreground.append(rel.as_posix())
+
+    def flush() -> None:
+        nonlocal labelled
+        for (_, rel, _), scores in zip(pending, _predict(pending), strict=True):
+            classes = argmax(scores)
+            _save_png(output_dir / rel.with_suffix(".png"), classes, palette)
+            if confidence:
+                probs = softmax(scores) if predictor.returns_logits else scores
+                conf = np.clip(np.rint(probs.max(axis=0) * 255), 0, 255).astype(np.uint8)
+                _save_png(conf_dir / rel.with_suffix(".png"), conf, None)
+            finish(rel, classes)
+            labelled += 1
+        pending.clear()
+
+    def _predict(batch: list[tuple[Path, Path, np.ndarray]]) -> list[np.ndarray]:
+        shapes = {img.shape for _, _, img in batch}
+        if len(shapes) == 1 and max(next(iter(shapes))[1:]) <= window:
+            raw = np.stack([img for _, _, img in batch]).astype(np.float32)
+            h, w = raw.shape[2:]
+            x = pad_to(normalise(raw, np.ones((len(batch), h, w), bool), meta), window, window)
+            return list(predictor.predict(x)[:, :, :h, :w].astype(np.float32))
+        return [
+            predict_array(img, predictor.predict, meta, window_size=window, overlap=overlap,
+                          blend=blend, batch_size=batch_size)
+            for _, _, img in batch
+        ]
+
+    for src, rel in tqdm(todo, desc="pseudo-label", unit="img", disable=not progress):
+        out = output_dir / rel.with_suffix(".png")
+        if out.exists() and (not confidence or (conf_dir / rel.with_suffix(".png")).exists()):
+            skipped += 1
+            if min_foreground is not None:
+                finish(rel, np.asarray(Image.open(out)))
+            continue
+        pending.append((src, rel, _read_image(src, meta.bands)))
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+    seconds = time.perf_counter() - start
+
+    if min_foreground is not None:
+        list_path = Path(foreground_list or output_dir / f"foreground_{index}of{count}.txt")
+        list_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = list_path.with_name(f".{list_path.name}.{os.getpid()}.part")
+        tmp.write_text("".join(f"{name}\n" for name in sorted(foreground)))
+        os.replace(tmp, list_path)
+    stats = PseudoLabelStats(len(todo), labelled, skipped,
+                             len(foreground) if min_foreground is not None else None, seconds)
+    logger.info("labelled %d images, skipped %d finished ones, %.2f images/s",
+                labelled, skipped, stats.images_per_second)
+    return stats
+
+
+def _read_image(path: Path, bands: list[int]) -> np.ndarray:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                if max(bands) > src.count:
+                    raise S5GeoError(f"{path}: has {src.count} bands; the model reads {bands}")
+                return src.read(bands)
+    except RasterioError as error:
+        raise S5GeoError(f"cannot read image {str(path)!r}: {error}") from error
+
+
+def _save_png(path: Path, array: np.ndarray, palette: list[int] | None) -> None:
+    """Write a PNG atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(array.astype(np.uint8), mode="P" if palette else "L")
+    if palette:
+        image.putpalette(palette)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,58 @@
+"""UPerNet with a Swin Transformer encoder (timm ``features_only``)."""
+
+from __future__ import annotations
+
+from s5geo.models.registry import register_model
+from s5geo.models.timm_encoder import TimmEncoder
+from s5geo.models.upernet import UPerNet
+
+
+class SwinEncoder(TimmEncoder):
+    """timm Swin returning its four stage outputs (strides 4..32) as ``B x C x h x w``.
+
+    Args:
+        name: timm Swin name, e.g. ``swin_tiny_patch4_window7_224``.
+        in_channels: input bands.
+        img_size: size the attention masks are built for; other sizes work
+            (``strict_img_size=False``), at the cost of rebuilding masks.
+        drop_path_rate: stochastic depth rate (0.3 for Swin-T in S5).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        in_channels: int = 3,
+        img_size: int = 512,
+        drop_path_rate: float = 0.3,
+    ) -> None:
+        super().__init__(
+            name,
+            in_channels,
+            out_indices=(0, 1, 2, 3),
+            stage_pattern=r"model\.layers_(\d)\.",
+            stage_offset=1,
+            nhwc=True,
+            img_size=img_size,
+            strict_img_size=False,
+            drop_path_rate=drop_path_rate,
+        )
+        self.stem_weight = "model.patch_embed.proj.weight"
+
+
+@register_model("upernet_swin_t")
+def upernet_swin_t(
+    num_classes: int,
+    in_channels: int = 3,
+    img_size: int = 512,
+    drop_path_rate: float = 0.3,
+    channels: int = 256,
+    dropout: float = 0.1,
+    grad_checkpointing: bool = False,
+) -> UPerNet:
+    """UPerNet with Swin-T (patch 4, window 7)."""
+    encoder = SwinEncoder(
+        "swin_tiny_patch4_window7_224", in_channels, img_size, drop_path_rate=drop_path_rate
+    )
+    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
+    model.set_grad_checkpointing(grad_checkpointing)
+    return model

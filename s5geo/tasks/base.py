@@ -1,0 +1,462 @@
+"""Shared machinery of the s5geo segmentation tasks.
+
+Model construction and input normalisation, the optimiser (AdamW with optional layer-wise lr decay and
+no weight decay on norms/biases/position embeddings) and its per-iteration warm-up + cosine schedule,
+validation/test metrics with optional sliding-window and flip test-time augmentation, fine-tuning
+initialisation from a pre-training checkpoint, and the model metadata stored in checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+
+from s5geo.errors import S5GeoError
+from s5geo.tasks.losses import IGNORE_INDEX, supervised_loss
+from s5geo.tasks.metrics import SegmentationMetrics, format_class_table
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Names of encoder sub-modules in s5geo models, used by ``freeze_encoder``.
+ENCODER_PREFIXES = ("encoder.", "backbone.")
+
+
+def warmup_cosine(step: int, warmup: int, total: float, min_ratio: float) -> float:
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine down to ``min_ratio``.
+
+    Args:
+        step: optimiser step (0-based).
+        warmup: warm-up length in steps.
+        total: total number of steps (``inf`` keeps the factor at 1 after the warm-up).
+        min_ratio: final factor of the cosine.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if not math.isfinite(total):
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1.0, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def sliding_window_logits(
+    model: Callable[[Tensor], Tensor], image: Tensor, window: int, stride: int
+) -> Tensor:
+    """Average a model's logits over overlapping windows covering the image.
+
+    Windows start every ``stride`` pixels and the last one is moved back to touch the border, so every
+    pixel is covered; images smaller than the window are zero-padded (after normalisation, i.e.
+    with the mean) and the padding is cropped from the result.
+
+    Args:
+        model: maps ``B x C x window x window`` to ``B x K x window x window``.
+        image: normalised ``B x C x H x W`` batch.
+        window: window side.
+        stride: step between windows.
+    """
+    if stride < 1 or window < 1:
+        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
+    _, _, h, w = image.shape
+    ph, pw = max(0, window - h), max(0, window - w)
+    if ph or pw:
+        image = F.pad(image, (0, pw, 0, ph))
+    hp, wp = image.shape[-2:]
+    ys = list(range(0, hp - window + 1, stride))
+    xs = list(range(0, wp - window + 1, stride))
+    if ys[-1] != hp - window:
+        ys.append(hp - window)
+    if xs[-1] != wp - window:
+        xs.append(wp - window)
+    total: Tensor | None = None
+    count = torch.zeros(1, 1, hp, wp, device=image.device)
+    for y in ys:
+        for x in xs:
+            out = model(image[..., y : y + window, x : x + window]).float()
+            if total is None:
+                total = image.new_zeros(image.shape[0], out.shape[1], hp, wp, dtype=torch.float32)
+            total[..., y : y + window, x : x + window] += out
+            count[..., y : y + window, x : x + window] += 1
+    assert total is not None
+    return (total / count)[..., :h, :w]
+
+
+def default_palette(n: int) -> list[tuple[int, int, int]]:
+    """Return ``n`` distinct colours (golden-angle hues) for classes without colours."""
+    import colorsys
+
+    colors = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65, 0.95)
+        colors.append((int(r * 255), int(g * 255), int(b * 255)))
+    return colors
+
+
+class BaseSegmentationTask(LightningModule):
+    """Network, normalisation, optimiser, evaluation and checkpoint metadata of every s5geo task.
+
+    Subclasses implement ``training_step``. ``task(x)`` maps a ``[0, 1]`` batch to logits.
+
+    Args:
+        model: registry name (see ``s5geo.models.list_models``) or a ready ``nn.Module`` mapping a
+            normalised batch to logits.
+        model_kwargs: options passed to ``build_model`` (e.g. ``grad_checkpointing``,
+            ``channels_last``, ``img_size``).
+        num_classes: number of classes.
+        in_channels: number of input bands.
+        mean: per-band mean in ``[0, 1]`` units (ImageNet for 3 bands by default, 0 otherwise).
+        std: per-band std in ``[0, 1]`` units (ImageNet for 3 bands by default, 1 otherwise).
+        lr: peak learning rate of AdamW (betas 0.9, 0.999).
+        weight_decay: AdamW weight decay.
+        layer_decay: layer-wise lr decay factor (e.g. 0.9), None to disable; needs a model with
+            ``layer_id`` and ``num_layers``.
+        no_weight_decay_norm_pos: no weight decay on norms, biases and the model's
+            ``no_weight_decay()`` parameters (position embeddings, class token).
+        warmup_steps: linear warm-up length in optimiser steps.
+        min_lr_ratio: final lr of the cosine schedule as a fraction of ``lr``.
+        ignore_index: mask value that is never trained on nor evaluated.
+        init_from: checkpoint to initialise the network from at the start of ``fit`` (a s5geo/Lightning
+            ``.ckpt`` or a plain state dict); the classifier is re-initialised when the class count
+            differs.
+        excluded_classes: class indices left out of mIoU/mF1 (e.g. iSAID background).
+        sliding_window: ``(window, stride)`` for validation/test, None for whole-input inference.
+        flip_tta: average the softmax over the input and its horizontal and vertical flips at
+            validation/test.
+        freeze_encoder: train only the decoder and classifier.
+    """
+
+    def __init__(
+        self,
+        model: str | nn.Module = "upernet_resnet18",
+        model_kwargs: dict[str, Any] | None = None,
+        num_classes: int = 16,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.01,
+        layer_decay: float | None = None,
+        no_weight_decay_norm_pos: bool = True,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        ignore_index: int = IGNORE_INDEX,
+        init_from: str | None = None,
+        excluded_classes: Sequence[int] | None = None,
+        sliding_window: tuple[int, int] | None = None,
+        flip_tta: bool = False,
+        freeze_encoder: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
+        if isinstance(model, nn.Module):
+            self.model = model
+        else:
+            from s5geo.models import build_model
+
+            self.model = build_model(
+                model, num_classes=num_classes, in_channels=in_channels, **(model_kwargs or {})
+            )
+        if mean is None:
+            mean = IMAGENET_MEAN if in_channels == 3 else (0.0,) * in_channels
+        if std is None:
+            std = IMAGENET_STD if in_channels == 3 else (1.0,) * in_channels
+        if len(mean) != in_channels or len(std) != in_channels:
+            raise S5GeoError(
+                f"mean/std have {len(mean)}/{len(std)} values but the model takes {in_channels} bands"
+            )
+        # Not persistent: checkpoints hold the network under ``model.`` only (see architecture.md).
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), False)
+        excluded = list(excluded_classes or [])
+        self.val_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
+        self.test_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
+        self.init_report: dict[str, list[str]] | None = None
+        if freeze_encoder:
+            for name, param in self.model.named_parameters():
+                if self._is_encoder_param(name):
+                    param.requires_grad_(False)
+
+    # ------------------------------------------------------------------ network
+    def normalize(self, image: Tensor) -> Tensor:
+        """Map a ``[0, 1]`` batch to the network's normalised input."""
+        return (image - self.mean) / self.std
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Return logits ``B x K x H x W`` for a ``[0, 1]`` batch ``B x C x H x W``."""
+        return self.model(self.normalize(image))
+
+    def _is_encoder_param(self, name: str) -> bool:
+        model = self.model
+        if hasattr(model, "is_encoder_param"):
+            return bool(model.is_encoder_param(name))
+        return name.startswith(ENCODER_PREFIXES)
+
+    # ---------------------------------------------------------------- optimiser
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Group trainable parameters by (lr scale, weight decay) for AdamW."""
+        hp = self.hparams
+        model = self.model
+        no_decay_names: set[str] = set()
+        if hp.no_weight_decay_norm_pos and hasattr(model, "no_weight_decay"):
+            no_decay_names = set(model.no_weight_decay())
+        use_layer_decay = hp.layer_decay is not None and hp.layer_decay != 1.0
+        if use_layer_decay and not (hasattr(model, "layer_id") and hasattr(model, "num_layers")):
+            raise S5GeoError(
+                f"layer_decay needs a model with layer_id() and num_layers; "
+                f"{type(model).__name__} has none"
+            )
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            no_decay = hp.no_weight_decay_norm_pos and (
+                param.ndim <= 1
+                or name in no_decay_names
+                or any(name.endswith(f".{n}") or name == n for n in no_decay_names)
+            )
+            wd = 0.0 if no_decay else float(hp.weight_decay)
+            scale = 1.0
+            if use_layer_decay:
+                # Layer ids run from 0 (stem) to num_layers - 1 (decoder and head, full lr).
+                top = int(model.num_layers) - 1
+                scale = float(hp.layer_decay) ** (top - int(model.layer_id(name)))
+            groups.setdefault((scale, wd), []).append(param)
+        return [
+            {"params": params, "lr": float(hp.lr) * scale, "weight_decay": wd, "lr_scale": scale}
+            for (scale, wd), params in sorted(groups.items(), key=lambda kv: kv[0])
+        ]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW (betas 0.9/0.999) with a warm-up + cosine schedule stepped every iteration."""
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(
+            self.parameter_groups(), lr=float(hp.lr), betas=(0.9, 0.999),
+            weight_decay=float(hp.weight_decay),
+        )
+        total = float(self.trainer.estimated_stepping_batches) if self._trainer else math.inf
+        schedule = partial(
+            warmup_cosine, warmup=int(hp.warmup_steps), total=total,
+            min_ratio=float(hp.min_lr_ratio),
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
+
+    def current_lr(self) -> float:
+        """Peak learning rate over the parameter groups (the decoder's under layer decay)."""
+        if self._trainer is None or not self.trainer.optimizers:
+            return float(self.hparams.lr)
+        return max(g["lr"] for g in self.trainer.optimizers[0].param_groups)
+
+    # --------------------------------------------------------------- fine-tuning
+    def setup(self, stage: str) -> None:
+        """Load ``init_from`` once, at the start of ``fit`` (a resumed ``ckpt_path`` then wins)."""
+        if stage == "fit" and self.hparams.get("init_from") and self.init_report is None:
+            self.load_pretrained(self.hparams.init_from)
+
+    def load_pretrained(self, path: str | Path) -> dict[str, list[str]]:
+        """Transfer the weights of a pre-training checkpoint into ``self.model``.
+
+        Every tensor whose name and shape match is copied (encoder, neck, decoder, and the
+        classifier when the class count is the same); the rest keeps its fresh initialisation, so
+        a classifier for another class count is re-initialised.
+
+        Args:
+            path: Lightning/s5geo ``.ckpt`` (network under ``state_dict`` with prefix ``model.``) or a
+                plain state dict of the network, loaded with ``weights_only=True``.
+
+        Returns:
+            ``{"transferred": [...], "skipped": [...], "missing": [...]}``: copied keys, source keys
+            that were not copied (absent or another shape), and network keys left as initialised.
+
+        Raises:
+            S5GeoError: if the file is missing or holds no tensor that fits the network.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise S5GeoError(f"{path}: init_from checkpoint not found")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise S5GeoError(f"{path}: cannot load checkpoint ({error})") from error
+        source = _network_state_dict(checkpoint)
+        own = self.model.state_dict()
+        selected: dict[str, Tensor] = {}
+        skipped: list[str] = []
+        for key, value in source.items():
+            if key in own and tuple(own[key].shape) == tuple(value.shape):
+                selected[key] = value
+            else:
+                skipped.append(key)
+        if not selected:
+            raise S5GeoError(f"{path}: no tensor of the checkpoint matches the network")
+        self.model.load_state_dict(selected, strict=False)
+        missing = [k for k in own if k not in selected]
+        classifier_names = self._classifier_keys()
+        if classifier_names and any(k in missing for k in classifier_names) and hasattr(
+            self.model, "reset_classifier"
+        ):
+            self.model.reset_classifier(int(self.hparams.num_classes))
+        self.init_report = {"transferred": sorted(selected), "skipped": skipped, "missing": missing}
+        rank_zero_info(
+            f"init_from {path}: transferred {len(selected)} tensors, skipped {len(skipped)}"
+            f"{' ' + str(skipped[:8]) if skipped else ''}, re-initialised {len(missing)}"
+            f"{' ' + str(missing[:8]) if missing else ''}"
+        )
+        return self.init_report
+
+    def _classifier_keys(self) -> list[str]:
+        classifier = getattr(self.model, "classifier", None)
+        if not isinstance(classifier, nn.Module):
+            return []
+        ids = {id(t) for t in classifier.state_dict(keep_vars=True).values()}
+        return [k for k, t in self.model.state_dict(keep_vars=True).items() if id(t) in ids]
+
+    # --------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def predict_probabilities(self, image: Tensor) -> Tensor:
+        """Softmax ``B x K x H x W`` for a ``[0, 1]`` batch, with sliding window / flip TTA if set."""
+        x = self.normalize(image)
+        window = self.hparams.get("sliding_window")
+
+        def run(inp: Tensor) -> Tensor:
+            if window:
+                logits = sliding_window_logits(self.model, inp, int(window[0]), int(window[1]))
+            else:
+                logits = self.model(inp)
+            return logits.float().softmax(1)
+
+        probs = run(x)
+        if self.hparams.get("flip_tta"):
+            probs = probs + run(x.flip(-1)).flip(-1) + run(x.flip(-2)).flip(-2)
+            probs = probs / 3
+        return probs
+
+    def _eval_step(self, batch: dict[str, Tensor], metrics: SegmentationMetrics, prefix: str) -> None:
+        image, mask = batch["image"], batch["mask"]
+        probs = self.predict_probabilities(image)
+        metrics.update(probs.argmax(1), mask)
+        if bool((mask != self.hparams.ignore_index).any()):
+            loss = F.nll_loss(
+                probs.clamp_min(1e-8).log(), mask.long(), ignore_index=self.hparams.ignore_index
+            )
+            self.log(f"{prefix}/loss", loss, batch_size=image.shape[0], sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate the validation confusion matrix."""
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate the test confusion matrix."""
+        self._eval_step(batch, self.test_metrics, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Return class indices ``B x H x W``."""
+        image = batch["image"] if isinstance(batch, dict) else batch
+        return self.predict_probabilities(image).argmax(1)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log mIoU/mF1/OA and per-class IoU over the split; print the class table."""
+        self._log_metrics(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log mIoU/mF1/OA and per-class IoU over the split; print the class table."""
+        self._log_metrics(self.test_metrics, "test")
+
+    def _log_metrics(self, metrics: SegmentationMetrics, prefix: str) -> None:
+        if not metrics.update_called:
+            return
+        values = metrics.compute()
+        metrics.reset()
+        self.log(f"{prefix}/mIoU", values["miou"], prog_bar=True)
+        self.log(f"{prefix}/mF1", values["mf1"])
+        self.log(f"{prefix}/OA", values["oa"])
+        names = self.class_names()
+        for index, name in enumerate(names):
+            if not math.isnan(float(values["iou"][index])):
+                self.log(f"{prefix}/IoU_{name}", values["iou"][index])
+        self.last_metrics = {prefix: values}
+        if self._trainer is None or not self.trainer.sanity_checking:
+            rank_zero_info(format_class_table(values, names, title=f"{prefix} (per class, %)"))
+
+    def class_names(self) -> list[str]:
+        """Class names from the datamodule when it has them, else ``class_<i>``."""
+        n = int(self.hparams.num_classes)
+        classes = getattr(self._datamodule(), "classes", None)
+        if classes is not None and len(classes) == n:
+            return [str(c) for c in classes]
+        return [f"class_{i}" for i in range(n)]
+
+    # --------------------------------------------------------------- checkpoints
+    def _datamodule(self) -> Any:
+        if self._trainer is None:
+            return None
+        return getattr(self.trainer, "datamodule", None)
+
+    def model_metadata(self) -> Any:
+        """Build the :class:`s5geo.metadata.ModelMetadata` of the network, in raw raster units."""
+        from s5geo.metadata import ModelMetadata
+
+        hp = self.hparams
+        dm = self._datamodule()
+        n, c = int(hp.num_classes), int(hp.in_channels)
+        colors = getattr(dm, "colors", None)
+        if colors is None or len(colors) != n:
+            colors = default_palette(n)
+        scale = getattr(dm, "scale", 255.0)
+        scale_t = torch.as_tensor(scale, dtype=torch.float64).flatten()
+        if scale_t.numel() not in (1, c):
+            scale_t = torch.full((1,), 255.0, dtype=torch.float64)
+        scale_t = scale_t.expand(c) if scale_t.numel() == 1 else scale_t
+        mean = (self.mean.flatten().double().cpu() * scale_t).tolist()
+        std = (self.std.flatten().double().cpu() * scale_t).tolist()
+        bands = getattr(dm, "bands", None)
+        if bands is None or len(bands) != c:
+            bands = list(range(1, c + 1))
+        window = hp.get("sliding_window")
+        if window:
+            window_size, overlap = int(window[0]), max(0.0, 1.0 - int(window[1]) / int(window[0]))
+        else:
+            crop = getattr(dm, "crop_size", None) or getattr(dm, "patch_size", None) or 512
+            window_size, overlap = int(crop if isinstance(crop, int) else crop[0]), 0.25
+        model_name = hp.get("model") if isinstance(hp.get("model"), str) else type(self.model).__name__
+        return ModelMetadata(
+            classes=self.class_names(),
+            colors=list(colors),
+            bands=[int(b) for b in bands],
+            mean=mean,
+            std=std,
+            window_size=window_size,
+            overlap=overlap,
+            gsd=getattr(dm, "gsd", None),
+            ignore_index=int(hp.ignore_index),
+            model=str(model_name),
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the model metadata (raw raster units) under ``s5geo_metadata``."""
+        checkpoint["s5geo_metadata"] = self.model_metadata().to_dict()
+
+
+def _network_state_dict(checkpoint: Any) -> dict[str, Tensor]:
+    """Extract the network's weights from a task checkpoint or a plain state dict."""
+    if not isinstance(checkpoint, dict):
+        raise S5GeoError("checkpoint is not a dict of tensors")
+    state = checkpoint.get("state_dict", checkpoint)
+    for key in ("model", "module"):
+        if key in state and isinstance(state[key], dict):
+            state = state[key]
+    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
+    if any(k.startswith("model.") for k in tensors):
+        return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    return tensors

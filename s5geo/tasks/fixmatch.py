@@ -1,0 +1,187 @@
+"""FixMatch for segmentation, the S5 pre-training objective."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from s5geo.tasks.losses import IGNORE_INDEX, fixmatch_unlabeled_loss, padding_mask, supervised_loss
+from s5geo.tasks.supervised import SupervisedSegmentation
+
+
+class FixMatch(SupervisedSegmentation):
+    """FixMatch with CutMix, as in the S5 reference loop.
+
+    For a batch ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "mask"}}`` (weak views,
+    unlabelled ``"mask"`` 0 on image pixels and 255 on padding):
+
+    1. pseudo-labels and confidences from the weak unlabelled view, without gradient, by the network
+       in eval mode (``teacher_mode="eval"``, as the S5 code) or train mode, or by an EMA teacher;
+    2. strong view = ``StrongView`` of the weak image, then CutMix with the batch flipped along its
+       first dimension (image, pseudo-label, confidence and padding mixed with the same boxes);
+    3. one forward over ``cat(labeled, strong)`` with gradient;
+    4. ``loss = (L_s + unlabeled_weight * L_u) / 2`` with L_u normalised by the non-padding pixels.
+
+    Args:
+        tau: confidence threshold of the pseudo-labels.
+        unlabeled_weight: lambda, the weight of L_u (1 in the reference).
+        teacher_mode: network mode of the pseudo-label forward, ``"eval"`` or ``"train"``.
+        ema: EMA decay of a teacher network that makes the pseudo-labels (e.g. 0.996), None to use
+            the trained network itself (FixMatch/S5). The decay at iteration ``it`` is
+            ``min(1 - 1 / (it + 1), ema)``, over parameters and buffers.
+        cutmix_p: probability that a sample gets a CutMix box.
+        strong_kwargs: options of :class:`s5geo.transforms.StrongView`.
+        **kwargs: arguments of :class:`s5geo.tasks.base.BaseSegmentationTask`.
+    """
+
+    def __init__(
+        self,
+        model: str | nn.Module = "upernet_resnet18",
+        model_kwargs: dict[str, Any] | None = None,
+        num_classes: int = 16,
+        in_channels: int = 3,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        lr: float = 6e-5,
+        weight_decay: float = 0.01,
+        layer_decay: float | None = None,
+        no_weight_decay_norm_pos: bool = True,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.0,
+        ignore_index: int = IGNORE_INDEX,
+        init_from: str | None = None,
+        excluded_classes: Sequence[int] | None = None,
+        sliding_window: tuple[int, int] | None = None,
+        flip_tta: bool = False,
+        freeze_encoder: bool = False,
+        tau: float = 0.95,
+        unlabeled_weight: float = 1.0,
+        teacher_mode: Literal["eval", "train"] = "eval",
+        ema: float | None = None,
+        cutmix_p: float = 0.5,
+        strong_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            model=model, model_kwargs=model_kwargs, num_classes=num_classes,
+            in_channels=in_channels, mean=mean, std=std, lr=lr, weight_decay=weight_decay,
+            layer_decay=layer_decay, no_weight_decay_norm_pos=no_weight_decay_norm_pos,
+            warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, ignore_index=ignore_index,
+            init_from=init_from, excluded_classes=excluded_classes,
+            sliding_window=sliding_window, flip_tta=flip_tta, freeze_encoder=freeze_encoder,
+        )
+        if teacher_mode not in ("eval", "train"):
+            raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
+        if ema is not None and not 0.0 <= ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {ema}")
+        from s5geo.transforms import StrongView
+
+        self.strong_view = StrongView(**(strong_kwargs or {}))
+        self.teacher: nn.Module | None = None
+        if ema is not None:
+            self.teacher = copy.deepcopy(self.model)
+            self.teacher.requires_grad_(False)
+
+    def setup(self, stage: str) -> None:
+        """Load ``init_from`` (see the base class) and start the EMA teacher from the network."""
+        super().setup(stage)
+        if stage == "fit" and self.teacher is not None and self.global_step == 0:
+            self.teacher.load_state_dict(self.model.state_dict())
+
+    # ------------------------------------------------------------ pseudo-labels
+    @torch.no_grad()
+    def pseudo_labels(self, weak_image: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(label, confidence)``, both ``B x H x W``, from the weak view, without gradient."""
+        network = self.teacher if self.teacher is not None else self.model
+        was_training = network.training
+        network.train(self.hparams.teacher_mode == "train")
+        try:
+            logits = network(self.normalize(weak_image))
+        finally:
+            network.train(was_training)
+        confidence, label = logits.float().softmax(1).max(1)
+        return label, confidence
+
+    def strong_cutmix(
+        self, weak_image: Tensor, label: Tensor, confidence: Tensor, padding: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Strong view + CutMix with the batch flipped, mixing every unlabelled tensor consistently.
+
+        Returns:
+            ``(strong image, label, confidence, padding, box)``; ``padding`` is boolean.
+        """
+        from s5geo.transforms import cutmix_boxes, mix
+
+        strong = self.strong_view(weak_image)
+        b, _, h, w = strong.shape
+        box = cutmix_boxes(b, h, w, p=float(self.hparams.cutmix_p), device=strong.device)
+        padded = padding_mask(padding, int(self.hparams.ignore_index))
+        return (
+            mix(box, strong, strong.flip(0)),
+            mix(box, label, label.flip(0)),
+            mix(box, confidence, confidence.flip(0)),
+            mix(box, padded, padded.flip(0)),
+            box,
+        )
+
+    # ----------------------------------------------------------------- training
+    def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Return ``loss`` (the total), ``loss_s``, ``loss_u`` and ``mask_ratio`` for one batch."""
+        labeled, unlabeled = batch["labeled"], batch["unlabeled"]
+        x_l, y_l = labeled["image"], labeled["mask"]
+        x_w = unlabeled["image"]
+        padded = padding_mask(unlabeled["mask"], int(self.hparams.ignore_index))
+        label, confidence = self.pseudo_labels(x_w)
+        x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padded)
+
+        logits = self(torch.cat([x_l, x_s]))
+        logits_l, logits_s = logits[: x_l.shape[0]], logits[x_l.shape[0] :]
+        tau = float(self.hparams.tau)
+        loss_s = supervised_loss(logits_l, y_l, int(self.hparams.ignore_index))
+        loss_u = fixmatch_unlabeled_loss(logits_s, label_s, conf_s, pad_s, tau)
+        loss = (loss_s + float(self.hparams.unlabeled_weight) * loss_u) / 2
+        return {
+            "loss": loss,
+            "loss_s": loss_s.detach(),
+            "loss_u": loss_u.detach(),
+            "mask_ratio": _confident_fraction(confidence, padded, tau),
+        }
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """One S5 optimisation step; logs each loss term, the confident fraction and the lr."""
+        losses = self.compute_losses(batch)
+        size = batch["labeled"]["image"].shape[0] + batch["unlabeled"]["image"].shape[0]
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=size)
+        self.log("train/lr", self.current_lr(), batch_size=size)
+        return losses["loss"]
+
+    # ---------------------------------------------------------------------- EMA
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Update the EMA teacher after the optimiser step."""
+        if self.teacher is not None:
+            # global_step already counts this step; the reference uses the 0-based iteration.
+            self.update_teacher(max(0, self.global_step - 1))
+
+    @torch.no_grad()
+    def update_teacher(self, iteration: int) -> None:
+        """``teacher = d * teacher + (1 - d) * student``, ``d = min(1 - 1/(it + 1), ema)``."""
+        if self.teacher is None:
+            return
+        decay = min(1.0 - 1.0 / (iteration + 1), float(self.hparams.ema))
+        for t, s in zip(self.teacher.parameters(), self.model.parameters(), strict=True):
+            t.lerp_(s.detach(), 1.0 - decay)
+        for t, s in zip(self.teacher.buffers(), self.model.buffers(), strict=True):
+            if t.dtype.is_floating_point:
+                t.lerp_(s.detach(), 1.0 - decay)
+            else:
+                t.copy_(s)
+
+
+def _confident_fraction(confidence: Tensor, padded: Tensor, tau: float) -> Tensor:
+    """Fraction of non-padding unlabelled pixels whose weak confidence reaches ``tau``."""
+    real = ~padded
+    return ((confidence >= tau) & real).sum() / real.sum().clamp_min(1)
