@@ -11,6 +11,11 @@ moved back so that it ends exactly on the image border. Every pixel is covered, 
 outside the image and no strip narrower than a tile is dropped (a common fault of grid samplers). An
 image smaller than the tile gets a single window, padded to ``N x N`` (image 0, mask 255 = ignore)
 so that batches collate.
+
+Cost: a window of a tiled GeoTIFF costs only its blocks (4-7 ms for 512 px of a 4000 x 3000 image
+here, against 170 ms for the whole file). JPEG and PNG have no blocks: GDAL decodes every row down
+to the window's last one (80 ms for the top window of a 4000 x 3000 JPEG, 400 ms for the bottom one,
+520 ms for the whole image), so for drone JPEGs a tiled GeoTIFF copy is much cheaper to tile.
 """
 
 from __future__ import annotations

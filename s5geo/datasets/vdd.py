@@ -24,8 +24,9 @@ class VDD(DroneSegmentationDataset):
     accepted too. Values above 6 raise :class:`~s5geo.errors.InvalidMaskError`.
     ``split="trainval"`` (360 images) is what S5 fine-tunes on.
 
-    The images are large; use ``tile_size=512`` to train on a grid of windows read straight from the
-    files and ``tile_size=None`` for whole-image evaluation.
+    The images are large; use ``tile_size=512`` to train on a grid of windows and ``tile_size=None``
+    for whole-image evaluation (JPEG windows still decode the rows above them; see
+    :mod:`s5geo.datasets._tiling`).
     """
 
     classes: ClassVar[tuple[str, ...]] = (

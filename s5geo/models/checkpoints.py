@@ -227,7 +227,7 @@ def _merge_qv_bias(state: dict[str, Tensor]) -> dict[str, Tensor]:
         v_key = base + "v_bias"
         if v_key in state:
             q, v = out.pop(key), out.pop(v_key)
-            out[base + "qkv.bias"] = torch.cat([q, torch.zeros_like(q), v])
+            out[base + "qkv.bias"] = torch.cat([v, torch.zeros_like(q), q])
     return out
 
 

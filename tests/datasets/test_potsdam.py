@@ -92,7 +92,7 @@ def test_tiles_cover_each_tile_exactly(root: Path) -> None:
         assert torch.equal(image, full["image"]) and torch.equal(mask, full["mask"])
 
 
-def test_unknown_colour_and_size_mismatch(root: Path, tmp_path: Path) -> None:
+def test_unknown_colour_and_size_mismatch(root: Path) -> None:
     ds = Potsdam(root, split="train")
     path = ds.files[1]["mask"]
     rgb = read(path)

@@ -1,0 +1,53 @@
+"""``s5geo export CHECKPOINT --output model.onnx``: export a trained model to ONNX."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from s5geo.errors import S5GeoError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``s5geo export``."""
+    parser = argparse.ArgumentParser(
+        prog="s5geo export",
+        description=(
+            "Export an s5geo checkpoint to ONNX (dynamic batch and window size) with its metadata "
+            "(classes, colours, bands, mean/std, window, overlap, gsd) under metadata_props "
+            "'s5geo'. The network takes normalised input; runtimes normalise with the metadata."
+        ),
+    )
+    parser.add_argument("checkpoint", type=Path, help="s5geo task checkpoint (.ckpt)")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="ONNX file to write")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip the ONNX Runtime vs PyTorch comparison on random inputs",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run ``s5geo export``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.output.suffix.lower() != ".onnx":
+        raise S5GeoError(f"output {str(args.output)!r} must end with .onnx")
+    from s5geo.inference.onnx_export import export_checkpoint
+
+    path, metadata = export_checkpoint(
+        args.checkpoint,
+        args.output,
+        opset=args.opset,
+        overwrite=args.overwrite,
+        verify=args.verify,
+    )
+    print(
+        f"wrote {path}: {metadata.in_channels} bands -> {metadata.num_classes} classes "
+        f"({', '.join(metadata.classes)}), window {metadata.window_size}, "
+        f"overlap {metadata.overlap}"
+    )
+    return 0

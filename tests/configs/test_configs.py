@@ -1,0 +1,80 @@
+"""Every YAML in configs/ parses and instantiates through LightningCLI (run=False)."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch.cli import LightningCLI
+
+from s5geo.datamodules import MillionSegDataModule, S5DataModule
+from s5geo.models import list_models
+from s5geo.tasks import BaseSegmentationTask, FixMatch, SupervisedSegmentation
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ALL = sorted(CONFIGS.rglob("*.yaml"))
+
+
+def _cli(path: Path, *extra: str) -> LightningCLI:
+    # GPU recipes are instantiated on the CPU; everything else stays as written.
+    overrides = ["--trainer.accelerator", "cpu"] if "tiny" not in path.parts else []
+    return LightningCLI(
+        model_class=LightningModule,
+        datamodule_class=LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        run=False,
+        save_config_callback=None,
+        args=["--config", str(path), *overrides, *extra],
+    )
+
+
+def test_configs_exist() -> None:
+    names = {p.relative_to(CONFIGS).as_posix() for p in ALL}
+    for backbone in ("upernet_vit_b", "upernet_vit_l", "upernet_vit_h", "upernet_swin_t",
+                     "deeplabv3plus_resnet101"):
+        assert f"pretrain/{backbone}.yaml" in names
+    for bench in ("vaihingen", "potsdam", "loveda", "openearthmap", "vdd", "udd6"):
+        assert f"finetune/{bench}.yaml" in names
+    assert any(n.startswith("tiny/") for n in names)
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.relative_to(CONFIGS).as_posix() for p in ALL])
+def test_config_instantiates(path: Path) -> None:
+    raw = yaml.safe_load(path.read_text())
+    assert raw["model"]["init_args"]["model"] in list_models()
+    # big networks are built on the meta device: no memory, no time
+    device = "cpu" if "tiny" in path.parts else "meta"
+    with torch.device(device):
+        cli = _cli(path)
+    task, data = cli.model, cli.datamodule
+    assert isinstance(task, BaseSegmentationTask)
+    assert isinstance(data, LightningDataModule)
+    hp = task.hparams
+    assert hp.model == raw["model"]["init_args"]["model"]
+    assert task.model.classifier.out_channels == hp.num_classes
+    assert len(data.classes) == hp.num_classes
+    if path.parent.name == "pretrain":
+        assert isinstance(task, FixMatch) and isinstance(data, MillionSegDataModule)
+        assert cli.trainer.max_steps == 120_000
+        assert hp.weight_decay == 0.01 and hp.tau == 0.95 and hp.unlabeled_weight == 1.0
+        assert hp.lr == (2e-5 if "vit" in hp.model else 6e-5)
+        assert data.batch_size_labeled == data.batch_size_unlabeled
+        assert data.batch_size_labeled == (6 if hp.model == "upernet_vit_h" else 12)
+        assert data.crop_size == 512
+        assert raw["trainer"]["devices"] == 8 and raw["trainer"]["strategy"] == "ddp"
+        assert "mixed" in raw["trainer"]["precision"]
+        assert hp.model_kwargs["grad_checkpointing"] == ("vit" in hp.model)
+    if path.parent.name == "finetune":
+        assert type(task) is SupervisedSegmentation and isinstance(data, S5DataModule)
+        assert hp.init_from and hp.sliding_window is not None
+        assert data.batch_size == 24 and data.crop_size == 512
+
+
+def test_tiny_config_accepts_model_override() -> None:
+    cli = _cli(CONFIGS / "pretrain" / "upernet_vit_h.yaml",
+               "--model.init_args.model", "upernet_vit_tiny",
+               "--model.init_args.model_kwargs", "{img_size: 64}")
+    assert cli.model.hparams.model == "upernet_vit_tiny"
+    assert sum(p.numel() for p in cli.model.parameters()) < 5_000_000
