@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-PLUGIN_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PLUGIN_ROOT))
+TESTS_DIR = Path(__file__).resolve().parent
+PLUGIN_ROOT = TESTS_DIR.parent
+# Works with pytest's importlib import mode too: build.py, the plugin and plugin_helpers.
+sys.path[:0] = [str(PLUGIN_ROOT), str(TESTS_DIR)]
 
 import build  # noqa: E402
 

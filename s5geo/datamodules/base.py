@@ -143,6 +143,12 @@ class ScaledBatchMixin:
         split = "train" if trainer is not None and trainer.training else "eval"
         return self.transform_batch(batch, split)
 
+    def _optional_eval_loader(
+        self, dataset: Dataset | None, batch_size: int | None, name: str
+    ) -> DataLoader | list[DataLoader]:
+        # Lightning skips validation when the hook returns no loader.
+        return [] if dataset is None else self._eval_loader(dataset, batch_size, name)
+
     def _eval_loader(
         self, dataset: Dataset | None, batch_size: int | None, name: str
     ) -> DataLoader:
@@ -257,9 +263,9 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def val_dataloader(self) -> DataLoader:
-        """Whole validation samples (batch 1 by default, padded otherwise)."""
-        return self._eval_loader(self.val_dataset, self.val_batch_size, "validation")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """Whole validation samples (batch 1 by default, padded otherwise); none without a val set."""
+        return self._optional_eval_loader(self.val_dataset, self.val_batch_size, "validation")
 
     def test_dataloader(self) -> DataLoader:
         """Whole test samples (batch 1 by default, padded otherwise)."""

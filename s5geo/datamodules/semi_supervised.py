@@ -284,9 +284,9 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
-    def val_dataloader(self) -> DataLoader:
-        """Whole validation samples (batch 1 by default, padded otherwise)."""
-        return self._eval_loader(self._dataset("val"), self.val_batch_size, "validation")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """Whole validation samples (batch 1 by default, padded otherwise); none without a val set."""
+        return self._optional_eval_loader(self._dataset("val"), self.val_batch_size, "validation")
 
     def test_dataloader(self) -> DataLoader:
         """Whole test samples (batch 1 by default, padded otherwise)."""

@@ -2,6 +2,7 @@
 
 from s5geo.datasets.folder import DUBAI_AERIAL, SegmentationFolder
 from s5geo.datasets.geo import LandsatScene, RasterLabels, VectorLabels
+from s5geo.datasets.geo_chips import GeoChips
 from s5geo.datasets.isaid import ISAIDSegmentation
 from s5geo.datasets.loveda import LoveDA
 from s5geo.datasets.millionseg import MillionSeg
@@ -14,6 +15,7 @@ from s5geo.datasets.vdd import VDD
 
 __all__ = [
     "DUBAI_AERIAL",
+    "GeoChips",
     "UDD6",
     "VDD",
     "ISAIDSegmentation",

@@ -107,9 +107,11 @@ class OnnxPredictor:
         self.provider = self.session.get_providers()[0]
         where = f"cuda:{index}" if self.provider == "CUDAExecutionProvider" else "cpu"
         self.device_name = f"{where} (onnxruntime {ort.__version__} {self.provider})"
+        #: Like the PyTorch predictor, return logits: windows are blended in logit space.
+        self.returns_logits = True
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """See :meth:`s5geo.inference.predictor.Predictor.predict`."""
+        """Return float32 ``B x K x h x w`` logits (see ``Predictor.predict``)."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
         (logits,) = self.session.run(None, {self.input_name: x})
         if logits.ndim != 4 or logits.shape[0] != x.shape[0] or logits.shape[2:] != x.shape[2:]:
@@ -117,11 +119,7 @@ class OnnxPredictor:
                 f"{self.path}: model returned shape {logits.shape} for input {x.shape}; expected "
                 "B x K x h x w logits at the input resolution"
             )
-        logits = logits.astype(np.float32, copy=False)
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        return logits
+        return logits.astype(np.float32, copy=False)
 
 
 def load_onnx(

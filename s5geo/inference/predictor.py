@@ -102,10 +102,7 @@ class TorchPredictor:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """See :meth:`Predictor.predict`."""
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        if self.device.type == "cuda":
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        else:
-            x = x.to(self.device)
+        x = x.to(self.device)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
             logits = self.module(x)
         if isinstance(logits, dict):  # e.g. torchvision segmentation models

@@ -239,7 +239,8 @@ class _Job:
                 valid[n] = np.all(masks > 0, axis=0)
             if self.floating:
                 valid[n] &= np.all(np.isfinite(raw[n]), axis=0)
-        return raw, valid
+        # Normalised here, in the reader thread: numpy releases the GIL on large arrays.
+        return normalise(raw, valid, self.meta), valid
 
     def _batches(self) -> Iterator[tuple[list[Window], np.ndarray, np.ndarray]]:
         """Yield batches, reading the next one in a background thread while the model runs."""
@@ -307,7 +308,12 @@ class _Job:
         return datasets
 
     def run(self, temps: dict[str, Path], probabilities: str | None, nodata: int, progress: bool):
-        """Predict every window and write the outputs to ``temps``."""
+        """Predict every window and write the outputs to ``temps``.
+
+        Three stages overlap: a reader thread reads and normalises the next batch, the calling
+        thread runs the model, and a writer thread stitches and writes the previous batch. At most
+        one batch waits in each stage, so memory stays bounded.
+        """
         grid, meta = self.grid, self.meta
         k = meta.num_classes
         need_probs = len(temps) > 1
@@ -315,23 +321,30 @@ class _Job:
         logits = getattr(self.predictor, "returns_logits", True)
         datasets = self._open_outputs(temps, probabilities, nodata)
         writers = {key: _RowWriter(ds, grid.height) for key, ds in datasets.items()}
-        rows: _RowBuffers | None = None
+        rows: list[_RowBuffers] = []
         bar = tqdm(total=len(grid), desc="segment", unit="win", disable=not progress)
+
+        def consume(chunk: list[Window], probs: np.ndarray, valid: np.ndarray) -> None:
+            for w, p, ok in zip(chunk, probs, valid, strict=True):
+                if w.j == 0:
+                    rows[:] = [_RowBuffers(grid, w.i, datasets, probabilities, k)]
+                for block in stitcher.add(w, p, ok):
+                    rows[0].put(block.row, block.col, block.data, block.weight > 0, nodata, logits)
+                if w.j == grid.shape[1] - 1:
+                    for key, data in rows[0].arrays.items():
+                        writers[key].push(data)
+
         try:
-            for chunk, raw, valid in self._batches():
-                probs = self._predict(raw, valid)
-                for w, p, ok in zip(chunk, probs, valid, strict=True):
-                    if w.j == 0:
-                        rows = _RowBuffers(grid, w.i, datasets, probabilities, k)
-                    for block in stitcher.add(w, p, ok):
-                        assert rows is not None
-                        rows.put(block.row, block.col, block.data, block.weight > 0, nodata,
-                                 logits)
-                    if w.j == grid.shape[1] - 1:
-                        assert rows is not None
-                        for key, data in rows.arrays.items():
-                            writers[key].push(data)
-                bar.update(len(chunk))
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s5geo-write") as post:
+                pending: Future | None = None
+                for chunk, x, valid in self._batches():
+                    probs = self._predict(x, valid)
+                    if pending is not None:
+                        pending.result()
+                    pending = post.submit(consume, chunk, probs, valid)
+                    bar.update(len(chunk))
+                if pending is not None:
+                    pending.result()
             if not stitcher.finished():
                 raise RuntimeError("not all windows were stitched")
         finally:
@@ -339,17 +352,16 @@ class _Job:
             for ds in datasets.values():
                 ds.close()
 
-    def _predict(self, raw: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _predict(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
         grid, k = self.grid, self.meta.num_classes
         has_data = valid.reshape(valid.shape[0], -1).any(axis=1)
         out = None
         if not has_data.all():
-            out = np.zeros((raw.shape[0], k, grid.window_height, grid.window_width), np.float32)
+            out = np.zeros((x.shape[0], k, grid.window_height, grid.window_width), np.float32)
             if not has_data.any():
                 return out  # windows without data are not predicted
-            raw, valid = raw[has_data], valid[has_data]
-        x = pad_to(normalise(raw, valid, self.meta), self.window, self.window)
-        probs = self.predictor.predict(x)
+            x = x[has_data]
+        probs = self.predictor.predict(pad_to(x, self.window, self.window))
         if probs.shape[1] != k:
             raise S5GeoError(f"model predicts {probs.shape[1]} classes but its metadata lists {k}")
         probs = probs[:, :, : grid.window_height, : grid.window_width]

@@ -98,9 +98,14 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
         """Write every window of the batch as a GeoTIFF tile of this rank."""
         if isinstance(prediction, dict):
             prediction = prediction.get("prediction", prediction.get("mask"))
-        pred = prediction.detach().float().cpu().numpy() if torch.is_tensor(prediction) else prediction
-        crs_list = batch["crs"] if isinstance(batch["crs"], (list, tuple)) else [batch["crs"]] * len(pred)
-        for k, (scores, bounds, crs) in enumerate(zip(pred, batch["bounds"], crs_list, strict=True)):
+        if torch.is_tensor(prediction):
+            prediction = prediction.detach().float().cpu().numpy()
+        pred = np.asarray(prediction)
+        crs_list = batch["crs"]
+        if not isinstance(crs_list, (list, tuple)):
+            crs_list = [crs_list] * len(pred)
+        samples = zip(pred, batch["bounds"], crs_list, strict=True)
+        for k, (scores, bounds, crs) in enumerate(samples):
             classes = argmax(scores) if scores.ndim == 3 else scores.astype(np.uint8)
             name = f"b{batch_idx:07d}_{k:03d}_r{trainer.global_rank}.tif"
             self._write_tile(self._rank_dir(trainer.global_rank) / name, classes, bounds, crs)

@@ -12,7 +12,9 @@ Layouts (after an outer ``model``/``state_dict`` entry and a ``module.`` prefix 
   ``mask_token``, ``cls_token`` and the final ``norm`` are dropped.
 * ``s5``: a whole UperNet from the S5 code (``encoder.*``, ``semsegdecoder.decode_head.*``,
   ``semseghead.1.*``; or the ``*_s4p.pth`` encoder alone) or from mmseg/MTP
-  (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped).
+  (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped). The multi-dataset
+  fine-tuned S5 checkpoints (``semsegdecoder_<dataset>.*``, ``semseghead_<dataset>.1.*``) load
+  with ``dataset=``; their MoE variants are not supported.
 * ``s5geo``: an s5geo Lightning checkpoint (``state_dict`` with prefix ``model.``) or a plain
   ``model.state_dict()``.
 """
@@ -72,6 +74,14 @@ S5_PREFIXES: list[tuple[str, str | None]] = [
     ("decode_head.", "decoder."),
     ("auxiliary_head.", None),
 ]
+
+#: The S5 multi-dataset fine-tuning model (``upernet_mdf.py``): per-dataset decoder and head.
+S5_MDF_PREFIXES: dict[str, tuple[str, str]] = {
+    "vaihingen": ("semsegdecoder.", "semseghead_vaihingen.1."),
+    "potsdam": ("semsegdecoder_potsdam.", "semseghead_potsdam.1."),
+    "openearthmap": ("semsegdecoder_OpenEarthMap.", "semseghead_OpenEarthMap.1."),
+    "loveda": ("semsegdecoder_loveda.", "semseghead_loveda.1."),
+}
 
 
 class CheckpointError(S5GeoError):
@@ -135,9 +145,7 @@ def _safe_globals() -> list[Any]:
     allowed: list[Any] = [argparse.Namespace, core.multiarray.scalar, np.dtype]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
-        allowed += [
-            t for n, t in vars(dtypes).items() if n.endswith("DType") and isinstance(t, type)
-        ]
+        allowed += [t for n, t in vars(dtypes).items() if n.endswith("DType") and isinstance(t, type)]
     return allowed
 
 
@@ -227,7 +235,7 @@ def _merge_qv_bias(state: dict[str, Tensor]) -> dict[str, Tensor]:
         v_key = base + "v_bias"
         if v_key in state:
             q, v = out.pop(key), out.pop(v_key)
-            out[base + "qkv.bias"] = torch.cat([v, torch.zeros_like(q), q])
+            out[base + "qkv.bias"] = torch.cat([q, torch.zeros_like(q), v])
     return out
 
 
@@ -249,23 +257,48 @@ def convert_vit_backbone(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor]
 
 def convert_mae(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
     """MAE (or any lone ViT backbone) -> s5geo keys."""
-    if any(k.startswith("encoder.") for k in state) and not any(
-        k.startswith("blocks.") for k in state
-    ):
+    if any(k.startswith("encoder.") for k in state) and not any(k.startswith("blocks.") for k in state):
         state = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
     renamed, dropped = convert_vit_backbone(state)
     return {f"encoder.{k}": v for k, v in renamed.items()}, dropped
 
 
-def convert_s5(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
-    """S5-code or mmseg/MTP UperNet (or the S5 encoder alone) -> s5geo keys."""
-    if not any(k.startswith(tuple(p for p, _ in S5_PREFIXES)) for k in state):
+def _s5_prefixes(dataset: str | None) -> list[tuple[str, str | None]]:
+    if dataset is None:
+        return S5_PREFIXES
+    if dataset.lower() not in S5_MDF_PREFIXES:
+        raise CheckpointError(
+            f"unknown S5 fine-tuning dataset {dataset!r}; known: {', '.join(S5_MDF_PREFIXES)}"
+        )
+    decoder, head = S5_MDF_PREFIXES[dataset.lower()]
+    return [
+        ("encoder.", "encoder."),
+        (decoder + "decode_head.conv_seg.", None),
+        (decoder + "decode_head.", "decoder."),
+        (head, "classifier."),
+        ("semsegdecoder", None),  # the other datasets' decoders and heads
+        ("semseghead", None),
+    ]
+
+
+def convert_s5(
+    state: Mapping[str, Tensor], dataset: str | None = None
+) -> tuple[dict[str, Tensor], list[str]]:
+    """S5-code or mmseg/MTP UperNet (or the S5 encoder alone) -> s5geo keys.
+
+    Args:
+        state: flat checkpoint dict.
+        dataset: for the S5 multi-dataset fine-tuned checkpoints, whose decoder and head to take
+            (``vaihingen``, ``potsdam``, ``openearthmap`` or ``loveda``).
+    """
+    prefixes = _s5_prefixes(dataset)
+    if not any(k.startswith(tuple(p for p, _ in prefixes)) for k in state):
         return convert_mae(state)  # encoder-only ``*_s4p.pth``
     backbone: dict[str, Tensor] = {}
     out: dict[str, Tensor] = {}
     dropped: list[str] = []
     for key, value in state.items():
-        for prefix, target in S5_PREFIXES:
+        for prefix, target in prefixes:
             if key.startswith(prefix):
                 if target is None:
                     dropped.append(key)
@@ -282,9 +315,7 @@ def convert_s5(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str
     return out, dropped
 
 
-def convert_s5geo(
-    state: Mapping[str, Tensor], prefix: str = "model."
-) -> tuple[dict[str, Tensor], list[str]]:
+def convert_s5geo(state: Mapping[str, Tensor], prefix: str = "model.") -> tuple[dict[str, Tensor], list[str]]:
     """s5geo task checkpoint (keys under ``prefix``) or plain model state dict."""
     if not any(k.startswith(prefix) for k in state):
         return dict(state), []
@@ -292,7 +323,7 @@ def convert_s5geo(
     return out, [k for k in state if not k.startswith(prefix)]
 
 
-_CONVERTERS: dict[str, Callable[[Mapping[str, Tensor]], tuple[dict[str, Tensor], list[str]]]] = {
+_CONVERTERS: dict[str, Callable[..., tuple[dict[str, Tensor], list[str]]]] = {
     "mae": convert_mae,
     "s5": convert_s5,
     "s5geo": convert_s5geo,
@@ -369,6 +400,7 @@ def load_pretrained(
     kind: CheckpointKind = "auto",
     strict: bool = False,
     adapt: bool = True,
+    dataset: str | None = None,
 ) -> LoadReport:
     """Load a MAE, S5 or s5geo checkpoint into an s5geo model.
 
@@ -381,6 +413,8 @@ def load_pretrained(
         adapt: resample position embeddings to the model's grid, patch embeddings to its patch
             size and stem convolutions to its number of bands. Without it those keys are
             reported as shape mismatches.
+        dataset: S5 multi-dataset fine-tuned checkpoints hold one decoder and head per dataset;
+            name the one to load (``vaihingen``, ``potsdam``, ``openearthmap``, ``loveda``).
 
     Returns:
         A :class:`LoadReport`. Values whose shape differs from the model's (e.g. a classifier
@@ -395,7 +429,10 @@ def load_pretrained(
         kind = detect_kind(state)  # type: ignore[assignment]
     if kind not in _CONVERTERS:
         raise CheckpointError(f"{name}: unknown checkpoint kind {kind!r}")
-    converted, dropped = _CONVERTERS[kind](state)
+    if dataset is not None and kind != "s5":
+        raise CheckpointError(f"{name}: dataset= applies to S5 checkpoints, not {kind!r} ones")
+    options = {"dataset": dataset} if dataset is not None else {}
+    converted, dropped = _CONVERTERS[kind](state, **options)
 
     report = LoadReport(path=name, kind=kind, dropped=sorted(dropped))
     model_state = model.state_dict()

@@ -34,9 +34,7 @@ class ASPPPooling(nn.Module):
 class ASPP(nn.Module):
     """Atrous spatial pyramid pooling: 1x1, three dilated 3x3, image pooling, 1x1 projection."""
 
-    def __init__(
-        self, in_channels: int, channels: int = 256, dilations: Sequence[int] = (6, 12, 18)
-    ) -> None:
+    def __init__(self, in_channels: int, channels: int = 256, dilations: Sequence[int] = (6, 12, 18)) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
             [ConvBNReLU(in_channels, channels, 1)]

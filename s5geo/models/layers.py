@@ -22,9 +22,7 @@ class ConvBNReLU(nn.Module):
     BatchNorm becomes SyncBatchNorm with ``nn.SyncBatchNorm.convert_sync_batchnorm``.
     """
 
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1) -> None:
         super().__init__()
         padding = dilation * (kernel_size - 1) // 2
         self.conv = nn.Conv2d(

@@ -36,16 +36,11 @@ class UPerHead(nn.Module):
         self.channels = channels
         top = self.in_channels[-1]
         self.psp_modules = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(scale), ConvBNReLU(top, channels, 1))
-            for scale in pool_scales
+            nn.Sequential(nn.AdaptiveAvgPool2d(scale), ConvBNReLU(top, channels, 1)) for scale in pool_scales
         )
         self.bottleneck = ConvBNReLU(top + len(pool_scales) * channels, channels, 3)
-        self.lateral_convs = nn.ModuleList(
-            ConvBNReLU(c, channels, 1) for c in self.in_channels[:-1]
-        )
-        self.fpn_convs = nn.ModuleList(
-            ConvBNReLU(channels, channels, 3) for _ in self.in_channels[:-1]
-        )
+        self.lateral_convs = nn.ModuleList(ConvBNReLU(c, channels, 1) for c in self.in_channels[:-1])
+        self.fpn_convs = nn.ModuleList(ConvBNReLU(channels, channels, 3) for _ in self.in_channels[:-1])
         self.fpn_bottleneck = ConvBNReLU(len(self.in_channels) * channels, channels, 3)
 
     def _psp(self, x: Tensor) -> Tensor:

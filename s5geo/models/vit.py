@@ -126,9 +126,7 @@ class ViTEncoder(Encoder):
         """Pyramid of 4 maps at strides p/4, p/2, p, 2p."""
         h, w = x.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
-            raise ValueError(
-                f"input size {h}x{w} is not a multiple of the patch size {self.patch_size}"
-            )
+            raise ValueError(f"input size {h}x{w} is not a multiple of the patch size {self.patch_size}")
         feats = self.vit.forward_intermediates(
             x, indices=self.out_indices, intermediates_only=True, output_fmt="NCHW"
         )

@@ -1,4 +1,4 @@
-"""Lightning tasks: supervised baseline/fine-tuning, FixMatch (S5) and UniMatch; metrics and losses."""
+"""Lightning tasks: supervised baseline/fine-tuning, FixMatch (S5), UniMatch; losses, metrics."""
 
 from s5geo.tasks.base import BaseSegmentationTask, sliding_window_logits
 from s5geo.tasks.fixmatch import FixMatch

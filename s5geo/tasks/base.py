@@ -1,9 +1,10 @@
 """Shared machinery of the s5geo segmentation tasks.
 
-Model construction and input normalisation, the optimiser (AdamW with optional layer-wise lr decay and
-no weight decay on norms/biases/position embeddings) and its per-iteration warm-up + cosine schedule,
-validation/test metrics with optional sliding-window and flip test-time augmentation, fine-tuning
-initialisation from a pre-training checkpoint, and the model metadata stored in checkpoints.
+Model construction and input normalisation, the optimiser (AdamW with optional layer-wise lr decay
+and no weight decay on norms/biases/position embeddings) with a per-iteration warm-up + cosine
+schedule, validation/test metrics with optional sliding-window and flip test-time augmentation,
+fine-tuning initialisation from a pre-training checkpoint, and the model metadata stored in
+checkpoints.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from s5geo.errors import S5GeoError
-from s5geo.tasks.losses import IGNORE_INDEX, supervised_loss
+from s5geo.tasks.losses import IGNORE_INDEX
 from s5geo.tasks.metrics import SegmentationMetrics, format_class_table
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,7 +33,7 @@ ENCODER_PREFIXES = ("encoder.", "backbone.")
 
 
 def warmup_cosine(step: int, warmup: int, total: float, min_ratio: float) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine down to ``min_ratio``.
+    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine to ``min_ratio``.
 
     Args:
         step: optimiser step (0-based).
@@ -53,8 +54,8 @@ def sliding_window_logits(
 ) -> Tensor:
     """Average a model's logits over overlapping windows covering the image.
 
-    Windows start every ``stride`` pixels and the last one is moved back to touch the border, so every
-    pixel is covered; images smaller than the window are zero-padded (after normalisation, i.e.
+    Windows start every ``stride`` pixels and the last one is moved back to touch the border, so
+    every pixel is covered; images smaller than the window are zero-padded (after normalisation, i.e.
     with the mean) and the padding is cropped from the result.
 
     Args:
@@ -123,8 +124,8 @@ class BaseSegmentationTask(LightningModule):
         warmup_steps: linear warm-up length in optimiser steps.
         min_lr_ratio: final lr of the cosine schedule as a fraction of ``lr``.
         ignore_index: mask value that is never trained on nor evaluated.
-        init_from: checkpoint to initialise the network from at the start of ``fit`` (a s5geo/Lightning
-            ``.ckpt`` or a plain state dict); the classifier is re-initialised when the class count
+        init_from: checkpoint to initialise the network from at the start of ``fit`` (a s5geo
+            Lightning ``.ckpt`` or a plain state dict); the classifier is re-initialised when the class count
             differs.
         excluded_classes: class indices left out of mIoU/mF1 (e.g. iSAID background).
         sliding_window: ``(window, stride)`` for validation/test, None for whole-input inference.
@@ -173,8 +174,9 @@ class BaseSegmentationTask(LightningModule):
                 f"mean/std have {len(mean)}/{len(std)} values but the model takes {in_channels} bands"
             )
         # Not persistent: checkpoints hold the network under ``model.`` only (see architecture.md).
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), False)
+        shape = (1, -1, 1, 1)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape), False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape), False)
         excluded = list(excluded_classes or [])
         self.val_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
         self.test_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
@@ -210,8 +212,7 @@ class BaseSegmentationTask(LightningModule):
         use_layer_decay = hp.layer_decay is not None and hp.layer_decay != 1.0
         if use_layer_decay and not (hasattr(model, "layer_id") and hasattr(model, "num_layers")):
             raise S5GeoError(
-                f"layer_decay needs a model with layer_id() and num_layers; "
-                f"{type(model).__name__} has none"
+                f"layer_decay needs a model with layer_id() and num_layers; {type(model).__name__} has none"
             )
         groups: dict[tuple[float, float], list[nn.Parameter]] = {}
         for name, param in model.named_parameters():
@@ -238,12 +239,16 @@ class BaseSegmentationTask(LightningModule):
         """AdamW (betas 0.9/0.999) with a warm-up + cosine schedule stepped every iteration."""
         hp = self.hparams
         optimizer = torch.optim.AdamW(
-            self.parameter_groups(), lr=float(hp.lr), betas=(0.9, 0.999),
+            self.parameter_groups(),
+            lr=float(hp.lr),
+            betas=(0.9, 0.999),
             weight_decay=float(hp.weight_decay),
         )
         total = float(self.trainer.estimated_stepping_batches) if self._trainer else math.inf
         schedule = partial(
-            warmup_cosine, warmup=int(hp.warmup_steps), total=total,
+            warmup_cosine,
+            warmup=int(hp.warmup_steps),
+            total=total,
             min_ratio=float(hp.min_lr_ratio),
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
@@ -272,8 +277,8 @@ class BaseSegmentationTask(LightningModule):
         a classifier for another class count is re-initialised.
 
         Args:
-            path: Lightning/s5geo ``.ckpt`` (network under ``state_dict`` with prefix ``model.``) or a
-                plain state dict of the network, loaded with ``weights_only=True``.
+            path: Lightning/s5geo ``.ckpt`` (network under ``state_dict``, prefix ``model.``) or
+                a plain state dict of the network, loaded with ``weights_only=True``.
 
         Returns:
             ``{"transferred": [...], "skipped": [...], "missing": [...]}``: copied keys, source keys
@@ -303,8 +308,10 @@ class BaseSegmentationTask(LightningModule):
         self.model.load_state_dict(selected, strict=False)
         missing = [k for k in own if k not in selected]
         classifier_names = self._classifier_keys()
-        if classifier_names and any(k in missing for k in classifier_names) and hasattr(
-            self.model, "reset_classifier"
+        if (
+            classifier_names
+            and any(k in missing for k in classifier_names)
+            and hasattr(self.model, "reset_classifier")
         ):
             self.model.reset_classifier(int(self.hparams.num_classes))
         self.init_report = {"transferred": sorted(selected), "skipped": skipped, "missing": missing}
@@ -325,7 +332,7 @@ class BaseSegmentationTask(LightningModule):
     # --------------------------------------------------------------- evaluation
     @torch.no_grad()
     def predict_probabilities(self, image: Tensor) -> Tensor:
-        """Softmax ``B x K x H x W`` for a ``[0, 1]`` batch, with sliding window / flip TTA if set."""
+        """Softmax ``B x K x H x W`` of a ``[0, 1]`` batch (sliding window / flip TTA if set)."""
         x = self.normalize(image)
         window = self.hparams.get("sliding_window")
 
@@ -378,16 +385,19 @@ class BaseSegmentationTask(LightningModule):
             return
         values = metrics.compute()
         metrics.reset()
-        self.log(f"{prefix}/mIoU", values["miou"], prog_bar=True)
-        self.log(f"{prefix}/mF1", values["mf1"])
-        self.log(f"{prefix}/OA", values["oa"])
+        # compute() already reduced the confusion matrix over ranks; sync_dist averages equal values.
+        self.log(f"{prefix}/mIoU", values["miou"], prog_bar=True, sync_dist=True)
+        self.log(f"{prefix}/mF1", values["mf1"], sync_dist=True)
+        self.log(f"{prefix}/OA", values["oa"], sync_dist=True)
         names = self.class_names()
         for index, name in enumerate(names):
             if not math.isnan(float(values["iou"][index])):
-                self.log(f"{prefix}/IoU_{name}", values["iou"][index])
+                self.log(f"{prefix}/IoU_{name}", values["iou"][index], sync_dist=True)
         self.last_metrics = {prefix: values}
         if self._trainer is None or not self.trainer.sanity_checking:
-            rank_zero_info(format_class_table(values, names, title=f"{prefix} (per class, %)"))
+            rank_zero_info(
+                format_class_table(values, names, f"{prefix} (per class, %)", metrics.excluded_classes)
+            )
 
     def class_names(self) -> list[str]:
         """Class names from the datamodule when it has them, else ``class_<i>``."""
@@ -429,7 +439,9 @@ class BaseSegmentationTask(LightningModule):
         else:
             crop = getattr(dm, "crop_size", None) or getattr(dm, "patch_size", None) or 512
             window_size, overlap = int(crop if isinstance(crop, int) else crop[0]), 0.25
-        model_name = hp.get("model") if isinstance(hp.get("model"), str) else type(self.model).__name__
+        model_name = hp.get("model")
+        if not isinstance(model_name, str):
+            model_name = type(self.model).__name__
         return ModelMetadata(
             classes=self.class_names(),
             colors=list(colors),

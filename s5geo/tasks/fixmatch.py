@@ -66,12 +66,24 @@ class FixMatch(SupervisedSegmentation):
         strong_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            model=model, model_kwargs=model_kwargs, num_classes=num_classes,
-            in_channels=in_channels, mean=mean, std=std, lr=lr, weight_decay=weight_decay,
-            layer_decay=layer_decay, no_weight_decay_norm_pos=no_weight_decay_norm_pos,
-            warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, ignore_index=ignore_index,
-            init_from=init_from, excluded_classes=excluded_classes,
-            sliding_window=sliding_window, flip_tta=flip_tta, freeze_encoder=freeze_encoder,
+            model=model,
+            model_kwargs=model_kwargs,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            mean=mean,
+            std=std,
+            lr=lr,
+            weight_decay=weight_decay,
+            layer_decay=layer_decay,
+            no_weight_decay_norm_pos=no_weight_decay_norm_pos,
+            warmup_steps=warmup_steps,
+            min_lr_ratio=min_lr_ratio,
+            ignore_index=ignore_index,
+            init_from=init_from,
+            excluded_classes=excluded_classes,
+            sliding_window=sliding_window,
+            flip_tta=flip_tta,
+            freeze_encoder=freeze_encoder,
         )
         if teacher_mode not in ("eval", "train"):
             raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
@@ -94,7 +106,7 @@ class FixMatch(SupervisedSegmentation):
     # ------------------------------------------------------------ pseudo-labels
     @torch.no_grad()
     def pseudo_labels(self, weak_image: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(label, confidence)``, both ``B x H x W``, from the weak view, without gradient."""
+        """Return ``(label, confidence)`` (``B x H x W``) of the weak view, without gradient."""
         network = self.teacher if self.teacher is not None else self.model
         was_training = network.training
         network.train(self.hparams.teacher_mode == "train")
@@ -115,7 +127,9 @@ class FixMatch(SupervisedSegmentation):
         """
         from s5geo.transforms import cutmix_boxes, mix
 
-        strong = self.strong_view(weak_image)
+        # Photometric ops in float32 even under autocast (a bf16 blur would quantise the image).
+        with torch.autocast(device_type=weak_image.device.type, enabled=False):
+            strong = self.strong_view(weak_image.float())
         b, _, h, w = strong.shape
         box = cutmix_boxes(b, h, w, p=float(self.hparams.cutmix_p), device=strong.device)
         padded = padding_mask(padding, int(self.hparams.ignore_index))

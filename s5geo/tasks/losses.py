@@ -50,8 +50,8 @@ def fixmatch_unlabeled_loss(
 ) -> Tensor:
     """Unlabelled FixMatch loss of the reference S5/UniMatch loop.
 
-    ``sum_p CE(pseudo_label_p, logits_p) * 1[confidence_p >= tau] * 1[p not padding]`` divided by the
-    number of non-padding pixels (not by the number of confident pixels), so that the loss shrinks
+    ``sum_p CE(pseudo_label_p, logits_p) * 1[confidence_p >= tau] * 1[p not padding]`` divided by
+    the number of non-padding pixels (not by the number of confident pixels), so that the loss shrinks
     when few pixels pass the threshold.
 
     Args:

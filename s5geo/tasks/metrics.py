@@ -1,8 +1,8 @@
 """Segmentation metrics accumulated over a whole split: mIoU, mF1, overall accuracy.
 
-The confusion matrix is summed over every batch (and every process under DDP) before any ratio is
-taken, so per-class IoU is ``sum of intersections / sum of unions`` over the split, as in the paper's
-evaluation, never a mean of per-image scores.
+The confusion matrix is summed over every batch (and every process under DDP) before any ratio
+is taken, so per-class IoU is ``sum of intersections / sum of unions`` over the split, as in the
+paper's evaluation, never a mean of per-image scores.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ IGNORE_INDEX = 255
 class SegmentationMetrics(Metric):
     """Confusion-matrix metrics for semantic segmentation.
 
-    Classes that never occur in the targets nor in the predictions of the split have no IoU/F1 (NaN)
-    and are left out of the macro means. ``excluded_classes`` (e.g. iSAID background) are left out of
-    the macro means but still counted in the overall accuracy.
+    Classes that never occur in the targets nor in the predictions of the split have no IoU/F1
+    (NaN) and are left out of the macro means. ``excluded_classes`` (e.g. iSAID background) are
+    left out of the macro means but still counted in the overall accuracy.
 
     Args:
         num_classes: number of classes.
@@ -71,7 +71,7 @@ class SegmentationMetrics(Metric):
         self.confmat += counts.reshape(self.num_classes, self.num_classes)
 
     def compute(self) -> dict[str, Tensor]:
-        """Return ``miou``, ``mf1``, ``oa`` (scalars) and ``iou``, ``f1`` (per class, NaN if absent)."""
+        """Return ``miou``, ``mf1``, ``oa`` and per-class ``iou``, ``f1`` (NaN when absent)."""
         cm = self.confmat.double()
         tp = cm.diag()
         fp = cm.sum(0) - tp  # predicted as the class, labelled otherwise
@@ -95,7 +95,10 @@ class SegmentationMetrics(Metric):
 
 
 def format_class_table(
-    values: dict[str, Tensor], class_names: Sequence[str] | None = None, title: str = ""
+    values: dict[str, Tensor],
+    class_names: Sequence[str] | None = None,
+    title: str = "",
+    excluded_classes: Sequence[int] = (),
 ) -> str:
     """Format per-class IoU/F1 and the summary as a plain-text table (values in percent).
 
@@ -103,6 +106,7 @@ def format_class_table(
         values: the output of :meth:`SegmentationMetrics.compute`.
         class_names: one name per class (``class_<i>`` when missing).
         title: first line of the table.
+        excluded_classes: classes marked as left out of the means.
     """
     iou = values["iou"].tolist()
     f1 = values["f1"].tolist()
@@ -111,8 +115,9 @@ def format_class_table(
     width = max(10, *(len(n) for n in names))
     lines = [title] if title else []
     lines.append(f"{'class':<{width}}  {'IoU':>7}  {'F1':>7}")
-    for name, a, b in zip(names, iou, f1, strict=False):
-        lines.append(f"{name:<{width}}  {_pct(a)}  {_pct(b)}")
+    for index, (name, a, b) in enumerate(zip(names, iou, f1, strict=False)):
+        note = "  (excluded from the means)" if index in excluded_classes else ""
+        lines.append(f"{name:<{width}}  {_pct(a)}  {_pct(b)}{note}")
     lines.append(
         f"{'mean':<{width}}  {_pct(float(values['miou']))}  {_pct(float(values['mf1']))}"
         f"   OA {_pct(float(values['oa'])).strip()}"

@@ -11,7 +11,7 @@ from s5geo.tasks.losses import supervised_loss
 
 
 class SupervisedSegmentation(BaseSegmentationTask):
-    """Pixel-wise cross-entropy on labelled batches (see :class:`BaseSegmentationTask` for the args).
+    """Pixel-wise cross-entropy on labelled batches (args: see :class:`BaseSegmentationTask`).
 
     The training batch is the datamodule's already-augmented ``{"image", "mask"}`` dict; a
     semi-supervised batch is accepted too, and only its ``"labeled"`` part is used.
@@ -27,7 +27,7 @@ class SupervisedSegmentation(BaseSegmentationTask):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """One optimisation step on a labelled batch."""
         losses = self.compute_losses(batch)
-        size = (batch["labeled"] if "labeled" in batch else batch)["image"].shape[0]
+        size = batch.get("labeled", batch)["image"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=size)
         self.log("train/lr", self.current_lr(), batch_size=size)
         return losses["loss"]

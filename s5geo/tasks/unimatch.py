@@ -15,9 +15,9 @@ from s5geo.tasks.losses import IGNORE_INDEX, fixmatch_unlabeled_loss, padding_ma
 class UniMatch(FixMatch):
     """UniMatch (Yang et al., 2023) on the s5geo batch contract.
 
-    One forward over ``cat(labeled, weak)`` computes the encoder features once; the clean features and
-    a ``Dropout2d(fp_dropout)`` copy of them are decoded jointly. The clean labelled logits give L_s,
-    the perturbed weak logits give L_fp against the pseudo-labels. Two strong views (independent
+    One forward over ``cat(labeled, weak)`` computes the encoder features once; the clean features
+    and a ``Dropout2d(fp_dropout)`` copy of them are decoded jointly. The clean labelled logits give
+    L_s,     the perturbed weak logits give L_fp against the pseudo-labels. Two strong views (independent
     photometric draws and CutMix boxes, partner = the batch flipped) go through a second forward and
     give L_s1 and L_s2. ``loss = (L_s + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2``.
 
@@ -60,14 +60,30 @@ class UniMatch(FixMatch):
         fp_dropout: float = 0.5,
     ) -> None:
         super().__init__(
-            model=model, model_kwargs=model_kwargs, num_classes=num_classes,
-            in_channels=in_channels, mean=mean, std=std, lr=lr, weight_decay=weight_decay,
-            layer_decay=layer_decay, no_weight_decay_norm_pos=no_weight_decay_norm_pos,
-            warmup_steps=warmup_steps, min_lr_ratio=min_lr_ratio, ignore_index=ignore_index,
-            init_from=init_from, excluded_classes=excluded_classes,
-            sliding_window=sliding_window, flip_tta=flip_tta, freeze_encoder=freeze_encoder,
-            tau=tau, unlabeled_weight=unlabeled_weight, teacher_mode=teacher_mode, ema=ema,
-            cutmix_p=cutmix_p, strong_kwargs=strong_kwargs,
+            model=model,
+            model_kwargs=model_kwargs,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            mean=mean,
+            std=std,
+            lr=lr,
+            weight_decay=weight_decay,
+            layer_decay=layer_decay,
+            no_weight_decay_norm_pos=no_weight_decay_norm_pos,
+            warmup_steps=warmup_steps,
+            min_lr_ratio=min_lr_ratio,
+            ignore_index=ignore_index,
+            init_from=init_from,
+            excluded_classes=excluded_classes,
+            sliding_window=sliding_window,
+            flip_tta=flip_tta,
+            freeze_encoder=freeze_encoder,
+            tau=tau,
+            unlabeled_weight=unlabeled_weight,
+            teacher_mode=teacher_mode,
+            ema=ema,
+            cutmix_p=cutmix_p,
+            strong_kwargs=strong_kwargs,
         )
         for method in ("forward_features", "forward_decode"):
             if not hasattr(self.model, method):
@@ -75,7 +91,7 @@ class UniMatch(FixMatch):
         self.feature_dropout = nn.Dropout2d(fp_dropout)
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        """Return ``loss``, ``loss_s``, ``loss_s1``, ``loss_s2``, ``loss_fp``, ``loss_u``, ``mask_ratio``."""
+        """Return the total ``loss`` and its terms ``loss_s/s1/s2/fp/u`` and ``mask_ratio``."""
         labeled, unlabeled = batch["labeled"], batch["unlabeled"]
         x_l, y_l = labeled["image"], labeled["mask"]
         x_w = unlabeled["image"]

@@ -35,9 +35,7 @@ def equal_area_crs(crs: ProjCRS, lon: float, lat: float) -> ProjCRS:
         shape = f"+R={ellipsoid.semi_major_metre}"
     else:
         shape = f"+a={ellipsoid.semi_major_metre} +rf={ellipsoid.inverse_flattening}"
-    return ProjCRS.from_proj4(
-        f"+proj=laea +lat_0={lat} +lon_0={lon} +x_0=0 +y_0=0 {shape} +units=m +no_defs"
-    )
+    return ProjCRS.from_proj4(f"+proj=laea +lat_0={lat} +lon_0={lon} +x_0=0 +y_0=0 {shape} +units=m +no_defs")
 
 
 def area_m2(geoms: np.ndarray, crs: ProjCRS | None) -> np.ndarray:

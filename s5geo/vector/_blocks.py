@@ -109,21 +109,67 @@ class _Components:
             for i in ids:
                 del self.parent[i]
                 del self.values[i]
-            # Pieces share exact integer edges but their vertices along a block line need not match,
-            # so use the robust overlay union rather than coverage_union.
-            geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
-            for part in shapely.get_parts(geom):
+            for part in _union_pieces(parts):
                 yield part, value
 
 
-def _border_ids(polygons: np.ndarray, ids: np.ndarray, points: np.ndarray, n: int) -> np.ndarray:
-    """Return the id of the piece holding each pixel centre in ``points`` (-1 where none)."""
-    out = np.full(n, -1, dtype=np.int64)
-    if len(polygons) and n:
-        tree = shapely.STRtree(polygons)
-        # Pixel centres are never on a polygon boundary, so "intersects" is point-in-polygon.
-        pt_idx, poly_idx = tree.query(shapely.points(points), predicate="intersects")
-        out[pt_idx] = ids[poly_idx]
+def _union_pieces(parts: list) -> np.ndarray:
+    """Union edge-adjacent pieces of one region into its polygon.
+
+    Only the exterior rings go through the (robust overlay) union: a piece's holes lie inside its
+    own block and never touch a block edge, so they are holes of the union too and are added back
+    afterwards. This keeps the overlay small for regions riddled with small holes.
+    """
+    if len(parts) == 1:
+        return np.asarray(parts, dtype=object)
+    pieces = np.asarray(parts, dtype=object)
+    # Vertices along a shared block line need not match, so coverage_union does not apply.
+    merged = shapely.get_parts(shapely.union_all(shapely.polygons(shapely.get_exterior_ring(pieces))))
+    rings = shapely.get_rings(pieces)
+    n_rings = shapely.get_num_interior_rings(pieces) + 1
+    is_hole = np.ones(len(rings), dtype=bool)
+    is_hole[np.cumsum(n_rings) - n_rings] = False
+    holes = rings[is_hole]
+    if len(merged) != 1 or len(holes) == 0:
+        # Not expected (pieces are linked through shared edges); fall back to the full union.
+        return shapely.get_parts(shapely.union_all(pieces)) if len(merged) != 1 else merged
+    own = shapely.get_rings(merged[0])
+    return np.array([shapely.polygons(own[0], [*own[1:], *holes])], dtype=object)
+
+
+def _border_ids(
+    polygons: np.ndarray, ids: np.ndarray, r0: int, r1: int, c0: int, c1: int
+) -> dict[str, np.ndarray]:
+    """Id of the piece holding each pixel along the four block edges (-1 where none).
+
+    A pixel on the top row belongs to the piece whose exterior ring runs along that pixel's top
+    side (the block edge bounds every piece, and holes never reach it), so the pixel-to-piece map
+    is read off the ring segments lying on each edge; all coordinates are exact integers.
+    """
+    h, w = r1 - r0, c1 - c0
+    out = {name: np.full(n, -1, dtype=np.int64) for name, n in
+           (("top", w), ("bottom", w), ("left", h), ("right", h))}  # fmt: skip
+    if len(polygons) == 0:
+        return out
+    coords, index = shapely.get_coordinates(shapely.get_exterior_ring(polygons), return_index=True)
+    same = index[:-1] == index[1:]
+    owner = ids[index[:-1]]
+    xa, ya, xb, yb = coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1]
+    horizontal = same & (ya == yb)
+    vertical = same & (xa == xb)
+    for name, sel, lo, hi, offset in (
+        ("top", horizontal & (ya == r0), np.minimum(xa, xb), np.maximum(xa, xb), c0),
+        ("bottom", horizontal & (ya == r1), np.minimum(xa, xb), np.maximum(xa, xb), c0),
+        ("left", vertical & (xa == c0), np.minimum(ya, yb), np.maximum(ya, yb), r0),
+        ("right", vertical & (xa == c1), np.minimum(ya, yb), np.maximum(ya, yb), r0),
+    ):
+        start = (lo[sel] - offset).astype(np.int64)
+        length = (hi[sel] - lo[sel]).astype(np.int64)
+        total = int(length.sum())
+        if total == 0:
+            continue
+        first = np.repeat(start - np.cumsum(length) + length, length)
+        out[name][first + np.arange(total)] = np.repeat(owner[sel], length)
     return out
 
 
@@ -135,6 +181,7 @@ def polygonize_blocks(
     *,
     sieve_pixels: int = 0,
     on_block: Callable[[], None] | None = None,
+    finish: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Polygonise a class map block by block, dissolving regions across block borders.
 
@@ -155,6 +202,9 @@ def polygonize_blocks(
             Above ``MAX_SIEVE_MARGIN`` pixels, a region larger than the threshold but thinner than
             it inside the window (a long 1-pixel line) may also be removed.
         on_block: called after each block (progress).
+        finish: applied to each batch of finished polygons (still in pixel coordinates), e.g.
+            the map to CRS coordinates; done per batch so two copies of all polygons never
+            coexist.
 
     Returns:
         ``(polygons, values)`` in pixel coordinates, one polygon per 4-connected region.
@@ -184,31 +234,12 @@ def polygonize_blocks(
                 | (left & (bounds[:, 0] <= c0))
                 | (right & (bounds[:, 2] >= c1))
             )
-            out_geoms.append(polygons[~touches])
+            out_geoms.append(_finish(finish, polygons[~touches]))
             out_values.append(values[~touches])
             pending, pending_vals = polygons[touches], values[touches]
             ids = comps.add(pending, pending_vals)
 
-            h, w = r1 - r0, c1 - c0
-            cols = np.arange(c0, c1) + 0.5
-            rows = np.arange(r0, r1) + 0.5
-            edges = {
-                "top": (top, np.column_stack([cols, np.full(w, r0 + 0.5)])),
-                "bottom": (bottom, np.column_stack([cols, np.full(w, r1 - 0.5)])),
-                "left": (left, np.column_stack([np.full(h, c0 + 0.5), rows])),
-                "right": (right, np.column_stack([np.full(h, c1 - 0.5), rows])),
-            }
-            needed = [name for name, (flag, _) in edges.items() if flag]
-            points = (
-                np.concatenate([edges[name][1] for name in needed]) if needed else np.empty((0, 2))
-            )
-            flat = _border_ids(pending, ids, points, len(points))
-            border: dict[str, np.ndarray] = {}
-            start = 0
-            for name in needed:
-                n = len(edges[name][1])
-                border[name] = flat[start : start + n]
-                start += n
+            border = _border_ids(pending, ids, r0, r1, c0, c1)
 
             if left:
                 assert left_ids is not None and left_vals is not None
@@ -231,13 +262,17 @@ def polygonize_blocks(
         keep = {comps.find(i) for i in np.unique(bottom_ids[bottom_ids >= 0]).tolist()}
         done = list(comps.pop_all_except(keep))
         if done:
-            out_geoms.append(np.array([g for g, _ in done], dtype=object))
+            out_geoms.append(_finish(finish, np.array([g for g, _ in done], dtype=object)))
             out_values.append(np.array([v for _, v in done], dtype=np.int64))
         frontier_ids, frontier_vals = bottom_ids, bottom_vals
 
     if not out_geoms:
         return np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
     return np.concatenate(out_geoms), np.concatenate(out_values)
+
+
+def _finish(finish: Callable[[np.ndarray], np.ndarray] | None, geoms: np.ndarray) -> np.ndarray:
+    return geoms if finish is None or len(geoms) == 0 else finish(geoms)
 
 
 def _read_sieved(

@@ -60,9 +60,7 @@ def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
     return path
 
 
-def write_polygons(
-    gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, overwrite: bool = False
-) -> Path:
+def write_polygons(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write a polygon GeoDataFrame to ``path`` (format from the suffix) via a temporary file.
 
     Returns:
@@ -76,9 +74,7 @@ def write_polygons(
             try:
                 import pyarrow  # noqa: F401
             except ImportError as error:
-                raise S5GeoError(
-                    f"{path}: writing GeoParquet needs pyarrow (pip install pyarrow)"
-                ) from error
+                raise S5GeoError(f"{path}: writing GeoParquet needs pyarrow (pip install pyarrow)") from error
             gdf.to_parquet(tmp, index=False)
         else:
             import pyogrio

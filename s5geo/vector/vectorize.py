@@ -123,17 +123,12 @@ def vectorize(
                 size,
                 sieve_pixels=sieve_pixels,
                 on_block=bar.update if bar is not None else None,
+                finish=_finisher(source.transform, densify=simplify > 0),
             )
         finally:
             if bar is not None:
                 bar.close()
 
-    if simplify > 0 and len(geoms):
-        # GDAL's polygons meet in T-junctions (a straight edge of one polygon against two
-        # neighbours has no vertex where they meet), which coverage_simplify would tear apart.
-        # A vertex at every pixel corner (exact integers in pixel space) makes the coverage noded.
-        geoms = shapely.segmentize(geoms, 1.0)
-    geoms = shapely.transform(geoms, _affine_function(source.transform))
     order = np.argsort(values, kind="stable")
     geoms, values = geoms[order], values[order]
     if simplify > 0 and len(geoms):
@@ -146,7 +141,7 @@ def vectorize(
     gdf = gpd.GeoDataFrame(
         {
             "class_id": values.astype(np.int32),
-            "class_name": [_class_name(classes, v) for v in values.tolist()],
+            "class_name": _class_names(classes, values),
             "area_m2": areas,
         },
         geometry=gpd.GeoSeries(geoms, crs=pcrs),
@@ -219,9 +214,7 @@ def _open_source(
     )
 
 
-def _array_source(
-    array: np.ndarray, transform: Affine | None, crs: object, nodata: int | None
-) -> _Source:
+def _array_source(array: np.ndarray, transform: Affine | None, crs: object, nodata: int | None) -> _Source:
     if array.ndim != 2:
         raise S5GeoError(f"class map array must be 2-D, got shape {array.shape}")
     if array.dtype.kind not in "iub":
@@ -243,9 +236,7 @@ def _array_source(
             valid &= block != nodata
         return np.ascontiguousarray(block), valid
 
-    return _Source(
-        data.shape[0], data.shape[1], transform or Affine.identity(), crs, None, None, read
-    )
+    return _Source(data.shape[0], data.shape[1], transform or Affine.identity(), crs, None, None, read)
 
 
 def _classes_from_tags(src: rasterio.DatasetReader, band: int) -> dict[int, str] | None:
@@ -266,6 +257,13 @@ def _classes_from_tags(src: rasterio.DatasetReader, band: int) -> dict[int, str]
                 except ValueError:
                     continue
     return None
+
+
+def _class_names(classes: Sequence[str] | Mapping[int, str] | None, values: np.ndarray) -> np.ndarray:
+    """Class name per value; each distinct name is one shared str object."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    names = np.array([_class_name(classes, v) for v in unique.tolist()], dtype=object)
+    return names[inverse.reshape(-1)] if len(values) else np.empty(0, dtype=object)
 
 
 def _class_name(classes: Sequence[str] | Mapping[int, str] | None, value: int) -> str:
@@ -295,6 +293,21 @@ def _pixel_area_m2(transform: Affine, crs, height: int, width: int) -> float:
     centre = Affine(transform.a, transform.b, x0, transform.d, transform.e, y0)
     pixel = shapely.transform(shapely.box(0, 0, 1, 1), _affine_function(centre))
     return float(area_m2(np.array([pixel]), crs)[0])
+
+
+def _finisher(transform: Affine, densify: bool):
+    """Return the function mapping finished pixel-space polygons to CRS coordinates."""
+    to_crs = _affine_function(transform)
+
+    def finish(geoms: np.ndarray) -> np.ndarray:
+        if densify:
+            # GDAL's polygons meet in T-junctions (a straight edge of one polygon against two
+            # neighbours has no vertex where they meet), which coverage_simplify would tear
+            # apart. A vertex at every pixel corner (exact integers here) makes it noded.
+            geoms = shapely.segmentize(geoms, 1.0)
+        return shapely.transform(geoms, to_crs)
+
+    return finish
 
 
 def _affine_function(transform: Affine):

@@ -32,8 +32,13 @@ def _cli(path: Path, *extra: str) -> LightningCLI:
 
 def test_configs_exist() -> None:
     names = {p.relative_to(CONFIGS).as_posix() for p in ALL}
-    for backbone in ("upernet_vit_b", "upernet_vit_l", "upernet_vit_h", "upernet_swin_t",
-                     "deeplabv3plus_resnet101"):
+    for backbone in (
+        "upernet_vit_b",
+        "upernet_vit_l",
+        "upernet_vit_h",
+        "upernet_swin_t",
+        "deeplabv3plus_resnet101",
+    ):
         assert f"pretrain/{backbone}.yaml" in names
     for bench in ("vaihingen", "potsdam", "loveda", "openearthmap", "vdd", "udd6"):
         assert f"finetune/{bench}.yaml" in names
@@ -73,8 +78,12 @@ def test_config_instantiates(path: Path) -> None:
 
 
 def test_tiny_config_accepts_model_override() -> None:
-    cli = _cli(CONFIGS / "pretrain" / "upernet_vit_h.yaml",
-               "--model.init_args.model", "upernet_vit_tiny",
-               "--model.init_args.model_kwargs", "{img_size: 64}")
+    cli = _cli(
+        CONFIGS / "pretrain" / "upernet_vit_h.yaml",
+        "--model.init_args.model",
+        "upernet_vit_tiny",
+        "--model.init_args.model_kwargs",
+        "{img_size: 64}",
+    )
     assert cli.model.hparams.model == "upernet_vit_tiny"
     assert sum(p.numel() for p in cli.model.parameters()) < 5_000_000

@@ -1,5 +1,11 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# The helpers module sits beside this file; make it importable whatever pytest's import mode.
+sys.path.insert(0, str(Path(__file__).parent))
 from _inference_helpers import NUM_CLASSES
 
 

@@ -62,7 +62,7 @@ def test_load_model_errors(tmp_path) -> None:
         load_model(bad)
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(S5GeoError, match="junk.ckpt"):
+    with pytest.raises(S5GeoError, match=r"junk\.ckpt"):
         load_model(junk)
 
 

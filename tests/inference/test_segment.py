@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from _inference_helpers import NUM_CLASSES, IdentityModel, make_metadata, write_raster
 from rasterio.transform import from_origin
 from torch import nn
 
 from s5geo.errors import OutputExistsError, S5GeoError
 from s5geo.inference.segment import segment_raster
-
-from _inference_helpers import NUM_CLASSES, IdentityModel, make_metadata, write_raster
 
 BLENDS = ["none", "linear", "cosine"]
 
@@ -148,7 +147,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, class_map) -> None:
     src = write_raster(tmp_path / "in.tif", class_map)
     out = tmp_path / "out.tif"
     out.write_bytes(b"precious")
-    with pytest.raises(OutputExistsError, match="out.tif"):
+    with pytest.raises(OutputExistsError, match=r"out\.tif"):
         segment_raster(src, IdentityModel(), out, metadata=make_metadata(), progress=False)
     assert out.read_bytes() == b"precious"
     segment_raster(src, IdentityModel(), out, metadata=make_metadata(), overwrite=True,
@@ -189,6 +188,6 @@ def test_band_selection_and_normalisation(tmp_path, class_map) -> None:
 
 
 def test_missing_input_raises_s5geo_error(tmp_path) -> None:
-    with pytest.raises(S5GeoError, match="missing.tif"):
+    with pytest.raises(S5GeoError, match=r"missing\.tif"):
         segment_raster(tmp_path / "missing.tif", IdentityModel(), tmp_path / "o.tif",
                        metadata=make_metadata(), progress=False)

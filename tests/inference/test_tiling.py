@@ -1,3 +1,4 @@
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -6,17 +7,19 @@ import pytest
 from s5geo.inference.tiling import StreamingStitcher, WindowGrid, window_starts
 
 
-@pytest.mark.parametrize(("length", "window", "stride"), [(100, 32, 24), (32, 32, 8), (20, 32, 24), (97, 10, 10)])
+@pytest.mark.parametrize(
+    ("length", "window", "stride"), [(100, 32, 24), (32, 32, 8), (20, 32, 24), (97, 10, 10)]
+)
 def test_window_starts_cover_every_pixel(length: int, window: int, stride: int) -> None:
     starts = window_starts(length, window, stride)
     size = min(window, length)
     covered = np.zeros(length, dtype=int)
     for s in starts:
-        assert 0 <= s and s + size <= length
+        assert s >= 0 and s + size <= length
         covered[s : s + size] += 1
     assert covered.min() >= 1
     assert starts[-1] + size == length  # last window aligned to the end
-    assert all(b - a <= stride for a, b in zip(starts[:-1], starts[1:], strict=True))
+    assert all(b - a <= stride for a, b in itertools.pairwise(starts))
 
 
 def _stitch(grid: WindowGrid, field: np.ndarray, blend: str, values=None) -> np.ndarray:
@@ -37,7 +40,10 @@ def _stitch(grid: WindowGrid, field: np.ndarray, blend: str, values=None) -> np.
 
 
 @pytest.mark.parametrize("blend", ["none", "linear", "cosine"])
-@pytest.mark.parametrize(("shape", "window", "overlap"), [((37, 53), 16, 0.25), ((10, 7), 16, 0.5), ((65, 66), 32, 0.9), ((40, 64), 16, 0.0)])
+@pytest.mark.parametrize(
+    ("shape", "window", "overlap"),
+    [((37, 53), 16, 0.25), ((10, 7), 16, 0.5), ((65, 66), 32, 0.9), ((40, 64), 16, 0.0)],
+)
 def test_stitching_a_consistent_field_is_exact(blend, shape, window, overlap) -> None:
     field = np.random.default_rng(1).random((3, *shape)).astype(np.float32)
     out = _stitch(WindowGrid(*shape, window, overlap), field, blend)

@@ -34,7 +34,7 @@ def test_swin_forward_small() -> None:
 @pytest.mark.parametrize("name", TINY)
 def test_features_then_decode_equals_forward(name: str) -> None:
     model = _make(name)
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         feats = model.forward_features(x)
         composed = model.forward_decode(feats, x.shape[-2:])
@@ -107,7 +107,7 @@ def test_channels_last(name: str) -> None:
     cl = _make(name, channels_last=True)
     cl.load_state_dict(ref.state_dict())
     assert cl.classifier.weight.is_contiguous(memory_format=torch.channels_last)
-    x = torch.randn(2, 3, 64, 64)
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(cl(x), ref(x), rtol=1e-4, atol=1e-5)
 
@@ -166,9 +166,7 @@ def test_layer_id_vit() -> None:
         assert model.layer_id(f"encoder.vit.blocks.{i}.attn.qkv.weight") == i + 1
     assert model.layer_id("encoder.neck.fpn1.0.weight") == depth + 1
     assert model.layer_id("classifier.weight") == depth + 1
-    vit_ids = [
-        model.layer_id(n) for n, _ in model.named_parameters() if n.startswith("encoder.vit.")
-    ]
+    vit_ids = [model.layer_id(n) for n, _ in model.named_parameters() if n.startswith("encoder.vit.")]
     assert vit_ids == sorted(vit_ids)
     assert min(ids) == 0 and max(ids) == model.num_layers - 1
 
@@ -189,3 +187,21 @@ def test_drop_path_rate_option() -> None:
     assert isinstance(blocks[0].drop_path1, nn.Identity)  # rate 0 for the first block
     assert blocks[-1].drop_path1.drop_prob == pytest.approx(0.2)
     assert 0 < blocks[1].drop_path1.drop_prob < 0.2
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_parameter_gets_a_gradient(name: str) -> None:
+    # DDP without find_unused_parameters needs every parameter in the graph
+    model = _make(name).train()
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    unused = [n for n, p in model.named_parameters() if p.grad is None]
+    assert unused == []
+
+
+def test_layer_id_swin() -> None:
+    with torch.device("meta"):
+        model = build_model("upernet_swin_t", 3)
+    ids = {model.layer_id(n) for n, _ in model.named_parameters() if n.startswith("encoder.")}
+    assert ids == {0, 1, 2, 3, 4}
+    assert model.layer_id("encoder.model.layers_2.blocks.0.attn.qkv.weight") == 3
+    assert model.layer_id("decoder.bottleneck.conv.weight") == model.num_layers - 1 == 5

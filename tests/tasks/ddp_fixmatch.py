@@ -22,15 +22,21 @@ class Record(Callback):
 
 def main(out: Path) -> None:
     seed_everything(0)
-    task = FixMatch(
-        model="upernet_resnet18", model_kwargs={"channels": 16}, num_classes=4, tau=0.0, lr=1e-3
-    )
+    task = FixMatch(model="upernet_resnet18", model_kwargs={"channels": 16}, num_classes=4, tau=0.0, lr=1e-3)
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
     record = Record()
     trainer = Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_steps=2, limit_val_batches=1,
-        num_sanity_val_steps=0, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, callbacks=[record],
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_steps=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[record],
         default_root_dir=out,
     )
     trainer.fit(task, datamodule=TinySemiDataModule(size=32, batch_size=1, n=4))

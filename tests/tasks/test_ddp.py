@@ -16,7 +16,11 @@ def test_fixmatch_ddp_two_processes_gloo(tmp_path) -> None:
     env.pop("LOCAL_RANK", None)
     result = subprocess.run(
         [sys.executable, str(HERE / "ddp_fixmatch.py"), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]

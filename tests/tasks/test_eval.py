@@ -58,8 +58,9 @@ def test_flip_tta_and_sliding_window_in_task() -> None:
     with torch.no_grad():
         n = task.normalize(x)
         m = task.model
-        expected = (m(n).softmax(1) + m(n.flip(-1)).softmax(1).flip(-1)
-                    + m(n.flip(-2)).softmax(1).flip(-2)) / 3
+        expected = (
+            m(n).softmax(1) + m(n.flip(-1)).softmax(1).flip(-1) + m(n.flip(-2)).softmax(1).flip(-2)
+        ) / 3
     assert torch.allclose(task.predict_probabilities(x), expected, atol=1e-6)
 
 
@@ -67,8 +68,7 @@ def test_validation_metrics_over_split(tiny_data) -> None:
     from lightning.pytorch import Trainer
 
     task = SupervisedSegmentation(model=PixelNet(), num_classes=4)
-    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
-                      enable_model_summary=False)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     data = tiny_data(num_classes=4)
     trainer.validate(task, datamodule=data)
     # hand: accumulate the confusion matrix directly

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Trainer
+from tasks_tiny_data import TinySemiDataModule
 
 from s5geo.errors import S5GeoError
 from s5geo.metadata import ModelMetadata
@@ -13,19 +14,26 @@ KW = {"model": "upernet_resnet18", "model_kwargs": {"channels": 16}}
 
 def _fit(task, data, tmp_path: Path, steps: int = 1) -> Trainer:
     trainer = Trainer(
-        accelerator="cpu", max_steps=steps, limit_val_batches=1, num_sanity_val_steps=0,
-        logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        max_steps=steps,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
     )
     trainer.fit(task, datamodule=data)
     return trainer
 
 
-@pytest.fixture
-def pretrained(tmp_path, tiny_data) -> tuple[Path, FixMatch]:
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> tuple[Path, FixMatch]:
     torch.manual_seed(0)
+    tmp_path = tmp_path_factory.mktemp("pretrain")
     task = FixMatch(num_classes=4, tau=0.0, lr=1e-3, **KW)
-    trainer = _fit(task, tiny_data(num_classes=4), tmp_path)
+    trainer = _fit(task, TinySemiDataModule(num_classes=4), tmp_path)
     path = tmp_path / "pretrain.ckpt"
     trainer.save_checkpoint(path)
     return path, task
@@ -92,8 +100,12 @@ def test_plain_state_dict_and_fit_hook(tmp_path, tiny_data) -> None:
 
 def test_layer_decay_and_no_weight_decay_groups() -> None:
     task = SupervisedSegmentation(
-        model="upernet_vit_tiny", model_kwargs={"img_size": 32}, num_classes=3, lr=1.0,
-        weight_decay=0.05, layer_decay=0.5,
+        model="upernet_vit_tiny",
+        model_kwargs={"img_size": 32},
+        num_classes=3,
+        lr=1.0,
+        weight_decay=0.05,
+        layer_decay=0.5,
     )
     model = task.model
     groups = task.parameter_groups()

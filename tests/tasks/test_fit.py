@@ -33,9 +33,7 @@ def _trainer(tmp_path: Path, steps: int = 2) -> Trainer:
 def test_short_fit_each_task_and_model_family(tmp_path, tiny_data, task_cls, name) -> None:
     torch.manual_seed(0)
     kwargs = {"tau": 0.0} if task_cls is not SupervisedSegmentation else {}
-    task = task_cls(
-        model=name, model_kwargs=MODELS[name], num_classes=4, lr=1e-3, warmup_steps=1, **kwargs
-    )
+    task = task_cls(model=name, model_kwargs=MODELS[name], num_classes=4, lr=1e-3, warmup_steps=1, **kwargs)
     before = {k: v.clone() for k, v in task.model.state_dict().items()}
     trainer = _trainer(tmp_path)
     trainer.fit(task, datamodule=tiny_data(size=32, semi=task_cls is not SupervisedSegmentation))

@@ -49,8 +49,9 @@ def test_excluded_classes_and_absent_classes() -> None:
     assert out["iou"][0].item() == pytest.approx(1 / 2)
     assert out["miou"].item() == pytest.approx((1 / 2 + 1) / 2)
     assert out["oa"].item() == pytest.approx(3 / 4)
-    table = format_class_table(out, ["bg", "a", "b", "c"])
-    assert "n/a" in table and "50.00" in table and "bg" in table
+    table = format_class_table(out, ["bg", "a", "b", "c"], excluded_classes=[0])
+    assert "n/a" in table and "50.00" in table and "75.00" in table
+    assert "excluded" in next(line for line in table.splitlines() if line.startswith("bg"))
 
 
 def test_metrics_accept_logits() -> None:

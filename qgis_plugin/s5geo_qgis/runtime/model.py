@@ -1,8 +1,9 @@
 """Models the plugin can run: ONNX files through ONNX Runtime, s5geo checkpoints through torch.
 
 Both map a batch of *normalised* bands (``B x C x h x w`` float32, ``(raw - mean) / std`` with the
-metadata's raw-unit mean and std) to per-class probabilities ``B x K x h x w``: the exported ONNX
-network does not normalise, the runtime does (see ``docs/export.md``).
+metadata's raw-unit mean and std) to per-class logits ``B x K x h x w``: the exported ONNX network
+does not normalise, the runtime does (see ``docs/export.md``). As in ``s5geo segment``, windows are
+blended in logit space and the softmax comes last.
 """
 
 from __future__ import annotations
@@ -31,16 +32,8 @@ class Model(Protocol):
     device: str  # human-readable description of where the model runs
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return ``B x K x h x w`` probabilities of a normalised ``B x C x h x w`` batch."""
+        """Return ``B x K x h x w`` logits of a normalised ``B x C x h x w`` batch."""
         ...
-
-
-def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Numerically stable softmax in float32."""
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=axis, keepdims=True)
-    return shifted
 
 
 def onnx_providers(device: str, available: list[str]) -> list[str]:
@@ -120,14 +113,14 @@ class OnnxModel:
         self.device = f"onnxruntime {ort.__version__} {self.provider}"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return class probabilities for a normalised batch."""
+        """Return class logits for a normalised batch."""
         (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})
         if logits.ndim != 4 or logits.shape[1] != self.metadata.num_classes:
             raise ModelError(
                 f"{self.path}: output shape {logits.shape}, expected "
                 f"(batch, {self.metadata.num_classes}, height, width)"
             )
-        return softmax(logits.astype(np.float32, copy=False))
+        return logits.astype(np.float32, copy=False)
 
 
 class CheckpointModel:
@@ -160,11 +153,11 @@ class CheckpointModel:
         self.device = f"torch {torch.__version__} {self._device} ({name})"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return class probabilities for a normalised batch."""
+        """Return class logits for a normalised batch."""
         torch = self._torch
         with torch.inference_mode():
             logits = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self._device))
-            return logits.float().softmax(dim=1).cpu().numpy()
+            return logits.float().cpu().numpy()
 
 
 def load(path: str | Path, device: str = "auto") -> Model:

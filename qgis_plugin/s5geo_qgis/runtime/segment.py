@@ -17,7 +17,7 @@ from osgeo import gdal
 
 from . import gdal_io
 from .model import Model
-from .shared import Block, ModelMetadata, StreamingStitcher, Window, WindowGrid
+from .shared import Block, ModelMetadata, StreamingStitcher, Window, WindowGrid, argmax, softmax
 
 #: Value of the class map where the input had nodata.
 CLASS_NODATA = 255
@@ -191,8 +191,8 @@ def segment(
         for windows, batch, masks in _batches(grid, reader, max(1, int(batch_size))):
             if is_canceled is not None and is_canceled():
                 raise CanceledError("segmentation canceled")
-            probabilities = model.predict(batch)[:, :, : grid.window_height, : grid.window_width]
-            for win, values, valid in zip(windows, probabilities, masks, strict=True):
+            logits = model.predict(batch)[:, :, : grid.window_height, : grid.window_width]
+            for win, values, valid in zip(windows, logits, masks, strict=True):
                 for block in stitcher.add(win, values, valid):
                     _write_block(block, outputs)
             done += len(windows)
@@ -225,13 +225,13 @@ def segment(
 
 
 def _write_block(block: Block, outputs: list[gdal.Dataset]) -> None:
-    data = block.data
-    classes = data.argmax(axis=0).astype(np.uint8)
-    best = data.max(axis=0).astype(np.float32)
+    classes = argmax(block.data)
+    best = softmax(block.data).max(axis=0) if len(outputs) > 1 else None
     invalid = block.weight <= 0  # nodata in every window that covers the pixel
     if invalid.any():
         classes[invalid] = CLASS_NODATA
-        best[invalid] = CONFIDENCE_NODATA
+        if best is not None:
+            best[invalid] = CONFIDENCE_NODATA
     outputs[0].GetRasterBand(1).WriteArray(classes, block.col, block.row)
-    if len(outputs) > 1:
+    if best is not None:
         outputs[1].GetRasterBand(1).WriteArray(best, block.col, block.row)

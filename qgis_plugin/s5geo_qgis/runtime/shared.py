@@ -4,7 +4,15 @@ from __future__ import annotations
 
 try:
     from .._vendor.metadata import METADATA_KEY, ModelMetadata
-    from .._vendor.tiling import BLEND_MODES, Block, StreamingStitcher, Window, WindowGrid
+    from .._vendor.tiling import (
+        BLEND_MODES,
+        Block,
+        StreamingStitcher,
+        Window,
+        WindowGrid,
+        argmax,
+        softmax,
+    )
 except ImportError as error:  # a source checkout that was not built
     raise ImportError(
         "s5geo_qgis/_vendor is missing: run `python qgis_plugin/build.py --vendor` "
@@ -19,4 +27,6 @@ __all__ = [
     "StreamingStitcher",
     "Window",
     "WindowGrid",
+    "argmax",
+    "softmax",
 ]

@@ -1,0 +1,198 @@
+"""S5 on real imagery: FixMatch pre-training + fine-tuning vs supervised-only, on the Dubai sample.
+
+The split is by tile, so held-out images come from places the models never saw. A few images of the
+training tiles are labeled; the other training images are used without their masks.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule, Trainer, seed_everything
+from torch.utils.data import Subset
+
+from s5geo.datamodules import SemiSupervisedDataModule
+from s5geo.datasets import SegmentationFolder
+from s5geo.datasets.folder import DUBAI_AERIAL
+from s5geo.demo.steps import atomic_path, publish
+from s5geo.tasks import FixMatch, SupervisedSegmentation
+
+#: Tiles whose images are never trained on (neither labeled nor unlabeled).
+HELD_OUT_TILES = ("Tile 3", "Tile 7")
+
+
+@dataclass
+class DubaiConfig:
+    """Settings of the Dubai experiment (the defaults are the demo's CPU budget).
+
+    Attributes:
+        labeled_per_tile: labeled images taken from each training tile (the rest are unlabeled).
+        model: registry name of the network.
+        model_kwargs: network options.
+        crop_size: side of the training views.
+        batch_size: labeled and unlabeled samples per batch.
+        pretrain_steps: FixMatch steps (labeled + unlabeled).
+        finetune_steps: supervised steps on the labeled images after pre-training.
+        lr: peak learning rate (AdamW, cosine).
+        tau: FixMatch confidence threshold.
+        held_out_tiles: tiles used only for evaluation.
+        seed: random seed.
+    """
+
+    labeled_per_tile: int = 1
+    model: str = "upernet_resnet18"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    crop_size: int = 128
+    batch_size: int = 4
+    pretrain_steps: int = 240
+    finetune_steps: int = 60
+    lr: float = 1e-3
+    tau: float = 0.95
+    held_out_tiles: Sequence[str] = HELD_OUT_TILES
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (for step fingerprints and reports)."""
+        data = asdict(self)
+        data["held_out_tiles"] = list(self.held_out_tiles)
+        return data
+
+
+def split_dubai(
+    dataset: SegmentationFolder, labeled_per_tile: int, held_out_tiles: Sequence[str], seed: int = 0
+) -> dict[str, list[int]]:
+    """Split the Dubai images by tile into labeled, unlabeled and held-out indices.
+
+    Args:
+        dataset: the whole Dubai set.
+        labeled_per_tile: labeled images drawn (seeded) from each training tile.
+        held_out_tiles: tile folder names kept for evaluation.
+        seed: seed of the labeled draw.
+    """
+    by_tile: dict[str, list[int]] = {}
+    for index, record in enumerate(dataset.files):
+        tile = Path(record["image"]).parent.parent.name  # type: ignore[arg-type]
+        by_tile.setdefault(tile, []).append(index)
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[int]] = {"labeled": [], "unlabeled": [], "held_out": []}
+    for tile, indices in sorted(by_tile.items()):
+        if tile in held_out_tiles:
+            split["held_out"] += indices
+            continue
+        chosen = set(rng.choice(indices, size=min(labeled_per_tile, len(indices)), replace=False).tolist())
+        split["labeled"] += [i for i in indices if i in chosen]
+        split["unlabeled"] += [i for i in indices if i not in chosen]
+    return split
+
+
+def dubai_dataset(root: Path) -> SegmentationFolder:
+    """The Dubai sample with its real colour map (other colours are ignored)."""
+    return SegmentationFolder.dubai_aerial(root)
+
+
+def make_datamodule(
+    dataset: SegmentationFolder, split: dict[str, list[int]], config: DubaiConfig
+) -> SemiSupervisedDataModule:
+    """Labeled + unlabeled training streams and the held-out images for validation/test."""
+    held_out = Subset(dataset, split["held_out"])
+    return SemiSupervisedDataModule(
+        labeled=Subset(dataset, split["labeled"]),
+        unlabeled=Subset(dataset, split["unlabeled"]),
+        val=held_out,
+        test=held_out,
+        batch_size_labeled=config.batch_size,
+        batch_size_unlabeled=config.batch_size,
+        crop_size=config.crop_size,
+        loader_crop_size=2 * config.crop_size,
+        seed=config.seed,
+        classes=list(DUBAI_AERIAL["classes"]),
+        colors=[tuple(c) for c in DUBAI_AERIAL["colors"]],
+        in_channels=3,
+    )
+
+
+def _trainer(steps: int, progress: bool) -> Trainer:
+    return Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )
+
+
+def _fit(task: LightningModule, datamodule: SemiSupervisedDataModule, steps: int, checkpoint: Path,
+         progress: bool) -> None:
+    trainer = _trainer(steps, progress)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        trainer.fit(task, datamodule=datamodule)
+    tmp = atomic_path(checkpoint)
+    trainer.save_checkpoint(tmp)
+    publish(tmp, checkpoint)
+
+
+def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
+    return {
+        "model": config.model,
+        "model_kwargs": dict(config.model_kwargs),
+        "num_classes": num_classes,
+        "in_channels": 3,
+        "lr": config.lr,
+        "warmup_steps": 10,
+    }
+
+
+def train_s5(
+    datamodule: SemiSupervisedDataModule, config: DubaiConfig, pretrain_ckpt: Path, final_ckpt: Path,
+    progress: bool = True,
+) -> None:
+    """FixMatch pre-training on labeled + unlabeled images, then fine-tuning on the labeled ones."""
+    seed_everything(config.seed, verbose=False)
+    num_classes = len(DUBAI_AERIAL["classes"])
+    if not pretrain_ckpt.exists():
+        task = FixMatch(**_task_kwargs(config, num_classes), tau=config.tau)
+        _fit(task, datamodule, config.pretrain_steps, pretrain_ckpt, progress)
+    finetune = SupervisedSegmentation(**_task_kwargs(config, num_classes), init_from=str(pretrain_ckpt))
+    _fit(finetune, datamodule, config.finetune_steps, final_ckpt, progress)
+
+
+def train_supervised(
+    datamodule: SemiSupervisedDataModule, config: DubaiConfig, final_ckpt: Path, progress: bool = True
+) -> None:
+    """Supervised-only baseline: the same labeled images and the same number of optimiser steps."""
+    seed_everything(config.seed, verbose=False)
+    task = SupervisedSegmentation(**_task_kwargs(config, len(DUBAI_AERIAL["classes"])))
+    _fit(task, datamodule, config.pretrain_steps + config.finetune_steps, final_ckpt, progress)
+
+
+def evaluate(task_class: type[LightningModule], checkpoint: Path,
+             datamodule: SemiSupervisedDataModule) -> dict[str, float]:
+    """mIoU, mF1, OA and per-class IoU on the held-out images (whole images)."""
+    task = task_class.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                      enable_model_summary=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        results = trainer.test(task, datamodule=datamodule, verbose=False)[0]
+    return {key.removeprefix("test/"): float(value) for key, value in results.items()}
+
+
+@torch.no_grad()
+def predict_image(checkpoint: Path, image: torch.Tensor) -> np.ndarray:
+    """Class map of one raw ``C x H x W`` image (scaled to [0, 1] like in training)."""
+    task = SupervisedSegmentation.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
+    task.eval()
+    logits = task(image[None] / 255.0)
+    return logits.argmax(1)[0].numpy().astype(np.uint8)
