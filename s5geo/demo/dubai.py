@@ -132,8 +132,9 @@ def _trainer(steps: int, progress: bool) -> Trainer:
     )
 
 
-def _fit(task: LightningModule, datamodule: SemiSupervisedDataModule, steps: int, checkpoint: Path,
-         progress: bool) -> None:
+def _fit(
+    task: LightningModule, datamodule: SemiSupervisedDataModule, steps: int, checkpoint: Path, progress: bool
+) -> None:
     trainer = _trainer(steps, progress)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -155,7 +156,10 @@ def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
 
 
 def train_s5(
-    datamodule: SemiSupervisedDataModule, config: DubaiConfig, pretrain_ckpt: Path, final_ckpt: Path,
+    datamodule: SemiSupervisedDataModule,
+    config: DubaiConfig,
+    pretrain_ckpt: Path,
+    final_ckpt: Path,
     progress: bool = True,
 ) -> None:
     """FixMatch pre-training on labeled + unlabeled images, then fine-tuning on the labeled ones."""
@@ -177,12 +181,14 @@ def train_supervised(
     _fit(task, datamodule, config.pretrain_steps + config.finetune_steps, final_ckpt, progress)
 
 
-def evaluate(task_class: type[LightningModule], checkpoint: Path,
-             datamodule: SemiSupervisedDataModule) -> dict[str, float]:
+def evaluate(
+    task_class: type[LightningModule], checkpoint: Path, datamodule: SemiSupervisedDataModule
+) -> dict[str, float]:
     """mIoU, mF1, OA and per-class IoU on the held-out images (whole images)."""
     task = task_class.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
-    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False)
+    trainer = Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         results = trainer.test(task, datamodule=datamodule, verbose=False)[0]

@@ -62,13 +62,17 @@ def make_datamodule(root: Path, config: LandsatConfig) -> SemiSupervisedDataModu
     polygons = image & VectorLabels(root / "landsat96_polygons.shp", label_name="id")
     labeled = ConcatDataset(
         [
-            GeoChips(source, RandomGeoSampler(source, config.chip_size, config.labeled_chips // 2),
-                     keep_if=has_labels)
+            GeoChips(
+                source,
+                RandomGeoSampler(source, config.chip_size, config.labeled_chips // 2),
+                keep_if=has_labels,
+            )
             for source in (pixels, polygons)
         ]
     )
-    unlabeled = GeoChips(image, RandomGeoSampler(image, config.chip_size, config.unlabeled_chips),
-                         keys=("image",))
+    unlabeled = GeoChips(
+        image, RandomGeoSampler(image, config.chip_size, config.unlabeled_chips), keys=("image",)
+    )
     return SemiSupervisedDataModule(
         labeled=labeled,
         unlabeled=unlabeled,
@@ -97,8 +101,14 @@ def train(root: Path, config: LandsatConfig, checkpoint: Path, progress: bool = 
         tau=config.tau,
     )
     trainer = Trainer(
-        max_steps=config.steps, max_epochs=-1, accelerator="cpu", devices=1, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        max_steps=config.steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -134,9 +144,17 @@ def reference_on_grid(strata: Path, classmap: Path) -> np.ndarray:
             data = src.read(1)
             valid = (data >= 1) & (data <= len(NC_LANDSAT_CLASSES))
             labels = np.where(valid, data - 1, 255).astype(np.uint8)
-            reproject(labels, out, src_transform=src.transform, src_crs=src.crs, src_nodata=255,
-                      dst_transform=dst_grid.transform, dst_crs=dst_grid.crs, dst_nodata=255,
-                      resampling=Resampling.nearest)
+            reproject(
+                labels,
+                out,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=255,
+                dst_transform=dst_grid.transform,
+                dst_crs=dst_grid.crs,
+                dst_nodata=255,
+                resampling=Resampling.nearest,
+            )
     return out
 
 
@@ -145,8 +163,9 @@ def score(prediction: np.ndarray, reference: np.ndarray, num_classes: int) -> di
     metrics = SegmentationMetrics(num_classes)
     keep = prediction != 255
     target = np.where(keep, reference, 255)
-    metrics.update(torch.from_numpy(prediction.astype(np.int64))[None],
-                   torch.from_numpy(target.astype(np.int64))[None])
+    metrics.update(
+        torch.from_numpy(prediction.astype(np.int64))[None], torch.from_numpy(target.astype(np.int64))[None]
+    )
     values = metrics.compute()
     return {
         "mIoU": float(values["miou"]),

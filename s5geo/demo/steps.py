@@ -34,7 +34,8 @@ def folder_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             raise S5GeoError(
-                f"{folder}: another s5geo run is writing to this folder; wait for it or choose another --output"
+                f"{folder}: another s5geo run is writing to this folder; "
+                "wait for it or choose another --output"
             ) from error
         yield
     finally:

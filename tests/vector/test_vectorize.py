@@ -30,9 +30,7 @@ def xy(transform: Affine, row: int, col: int) -> tuple[float, float]:
 TRANSFORM = from_origin(600_000.0, 200_000.0, PX, PX)
 
 
-def blobby_map(
-    height: int, width: int, n_classes: int, seed: int, noise: float = 0.6
-) -> np.ndarray:
+def blobby_map(height: int, width: int, n_classes: int, seed: int, noise: float = 0.6) -> np.ndarray:
     """Random land-cover-like map: argmax of smooth random fields plus a little fine noise."""
     rng = np.random.default_rng(seed)
     coarse = rng.standard_normal((n_classes, height // 6 + 2, width // 6 + 2))
@@ -120,9 +118,7 @@ def test_blockwise_equals_rasterio_shapes_on_random_map():
         (shapely.geometry.shape(g), int(v))
         for g, v in shapes(m, mask=valid, connectivity=4, transform=TRANSFORM)
     ]
-    ref = gpd.GeoDataFrame(
-        {"class_id": [v for _, v in reference]}, geometry=[g for g, _ in reference]
-    )
+    ref = gpd.GeoDataFrame({"class_id": [v for _, v in reference]}, geometry=[g for g, _ in reference])
     got = vectorize(m, transform=TRANSFORM, crs=PROJECTED, nodata=255, block_size=9, progress=False)
     assert_same_polygons(ref, got.reset_index(drop=True))
 
@@ -170,9 +166,7 @@ def test_area_geographic_within_half_percent():
     west, north = xy(transform, 10, 5)
     east, south = xy(transform, 30, 25)
     geod = pyproj.Geod(ellps="WGS84")
-    expected, _ = geod.polygon_area_perimeter(
-        [west, east, east, west], [north, north, south, south]
-    )
+    expected, _ = geod.polygon_area_perimeter([west, east, east, west], [north, north, south, south])
     got = gdf[gdf.class_id == 1].area_m2.item()
     assert got == pytest.approx(abs(expected), rel=0.005)
     assert 3e6 < got < 5e6  # ~ (2 km)^2 at 36 N, not square degrees
@@ -241,9 +235,7 @@ def test_min_area_drop_removes_small_polygons():
 def test_simplified_polygons_form_valid_coverage():
     m = blobby_map(60, 60, 4, seed=5, noise=0.15)
     plain = vectorize(m, transform=TRANSFORM, crs=PROJECTED, block_size=16, progress=False)
-    simple = vectorize(
-        m, transform=TRANSFORM, crs=PROJECTED, simplify=2 * PX, block_size=16, progress=False
-    )
+    simple = vectorize(m, transform=TRANSFORM, crs=PROJECTED, simplify=2 * PX, block_size=16, progress=False)
     geoms = simple.geometry.values
     assert len(simple) == len(plain)
     assert shapely.is_valid(geoms).all()
@@ -328,3 +320,22 @@ def test_bad_inputs_raise_s5geo_errors(tmp_path):
         vectorize(structured_map(), output=tmp_path / "x.shp", progress=False)
     with pytest.raises(S5GeoError, match="integers"):
         vectorize(np.zeros((4, 4), dtype=np.float32), progress=False)
+
+
+def test_polygons_line_up_with_raster(tmp_path):
+    from rasterio.features import rasterize
+
+    m = blobby_map(45, 52, 5, seed=7)
+    m[20:30, 10:20] = 255
+    path = write_raster(tmp_path / "map.tif", m, nodata=255)
+    gdf = vectorize(path, output=tmp_path / "p.gpkg", block_size=16, progress=False)
+    back = gpd.read_file(tmp_path / "p.gpkg")
+    burned = rasterize(
+        zip(back.geometry, back.class_id, strict=True),
+        out_shape=m.shape,
+        transform=TRANSFORM,
+        fill=255,
+        dtype="uint8",
+    )
+    assert np.array_equal(burned, m)
+    assert len(back) == len(gdf)
