@@ -41,7 +41,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelMetadata]:
     if not path.is_file():
         raise S5GeoError(f"model file {str(path)!r} not found")
     if path.suffix.lower() == ".onnx":
-        raise S5GeoError(f"{path}: ONNX models are not supported by this version of s5geo yet")
+        raise S5GeoError(f"{path}: an ONNX model has no PyTorch module; use s5geo.inference.load_onnx")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for corrupt or unsafe files

@@ -123,14 +123,18 @@ def make_predictor(
     """Wrap ``model`` into a :class:`Predictor`.
 
     Args:
-        model: a predictor, an ``nn.Module`` (then ``metadata`` is required) or the path of an s5geo
-            checkpoint.
+        model: a predictor, an ``nn.Module`` (then ``metadata`` is required), or the path of an s5geo
+            checkpoint or of an exported ``.onnx`` model (run with ONNX Runtime).
         metadata: overrides the metadata stored with the model.
         device: device for PyTorch models.
 
     Returns:
         The predictor.
     """
+    if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
+        from s5geo.inference.onnx_predictor import OnnxPredictor
+
+        return OnnxPredictor(model, metadata, device=device)
     if isinstance(model, (str, Path)):
         from s5geo.inference.loading import load_model
 

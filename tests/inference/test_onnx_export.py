@@ -115,12 +115,13 @@ def test_segment_with_onnx_equals_pytorch(tmp_path, exported, checkpoint) -> Non
     data = (data + rng.integers(0, 20, size=data.shape)).astype(np.uint8)
     raster = write_raster(tmp_path / "input.tif", data)
     torch_map = segment_raster(raster, checkpoint, tmp_path / "torch.tif", progress=False)
-    onnx_map = segment_raster(
-        raster, OnnxPredictor(exported, device="cpu"), tmp_path / "onnx.tif", progress=False
-    )
-    with rasterio.open(torch_map) as a, rasterio.open(onnx_map) as b:
+    onnx_map = segment_raster(raster, exported, tmp_path / "onnx.tif", device="cpu", progress=False)
+    cli_map = tmp_path / "cli.tif"
+    assert s5geo_main(["segment", str(raster), "--model", str(exported), "--output", str(cli_map)]) == 0
+    with rasterio.open(torch_map) as a, rasterio.open(onnx_map) as b, rasterio.open(cli_map) as c:
         expected, actual = a.read(1), b.read(1)
         assert b.crs == a.crs and b.transform == a.transform
+        np.testing.assert_array_equal(c.read(1), actual)
     assert len(np.unique(expected)) > 1  # the comparison is not trivially constant
     assert (actual == expected).mean() >= 0.999
 
