@@ -1,6 +1,7 @@
 """Lightning datamodules: one per benchmark, MillionSeg pre-training, any labeled/unlabeled pair."""
 
 from s5geo.datamodules.base import S5DataModule, instantiate_dataset
+from s5geo.datamodules.geo_predict import GeoPredictionDataModule
 from s5geo.datamodules.isaid import ISAIDDataModule
 from s5geo.datamodules.loveda import LoveDADataModule
 from s5geo.datamodules.millionseg import MillionSegDataModule
@@ -12,6 +13,7 @@ from s5geo.datamodules.vaihingen import VaihingenDataModule
 from s5geo.datamodules.vdd import VDDDataModule
 
 __all__ = [
+    "GeoPredictionDataModule",
     "ISAIDDataModule",
     "LoveDADataModule",
     "MillionSegDataModule",

@@ -46,3 +46,30 @@ def test_writer_mosaic_reproduces_class_map(tmp_path, class_map) -> None:
         with rasterio.open(tile) as src:
             area += src.width * src.height
     assert class_map.size <= area < 1.5 * class_map.size
+
+
+class ClassIndexTask(LightningModule):
+    """Like the s5geo tasks: ``predict_step`` returns class indices ``B x H x W`` of [0, 1] images."""
+
+    def predict_step(self, batch, batch_idx):
+        return (batch["image"][:, 0] * 255).round().long().clamp(0, NUM_CLASSES - 1)
+
+
+def test_writer_with_prediction_datamodule_and_class_indices(tmp_path, class_map) -> None:
+    from s5geo.datamodules import GeoPredictionDataModule
+
+    transform = from_origin(630_000.0, 230_000.0, 10.0, 10.0)
+    write_raster(tmp_path / "scene.tif", class_map, transform=transform)
+    meta = make_metadata()
+    data = GeoPredictionDataModule(paths=str(tmp_path / "scene.tif"), window_size=32, overlap=8,
+                                   batch_size=4, classes=meta.classes, colors=meta.colors)
+    writer = GeoTiffPredictionWriter(tmp_path / "out")  # names/colours from the datamodule
+    trainer = Trainer(accelerator="cpu", devices=1, callbacks=[writer], logger=False,
+                      enable_progress_bar=False, enable_checkpointing=False)
+    assert trainer.predict(ClassIndexTask(), datamodule=data) is None  # not kept in memory
+    assert writer.crop == 4  # half the datamodule's overlap
+    with rasterio.open(tmp_path / "out" / "prediction.vrt") as vrt:
+        assert vrt.transform == transform
+        np.testing.assert_array_equal(vrt.read(1), class_map)
+        assert vrt.colormap(1)[3][:3] == meta.colors[3]
+        assert vrt.tags(1)["CLASS_1"] == meta.classes[1]
