@@ -30,6 +30,8 @@ class GeoChips(Dataset):
         keep_if: optional predicate; chips for which it is False are dropped (e.g. chips with
             no labelled pixel).
         transforms: function applied to each kept sample.
+        cache: read every chip once, at construction, and keep it in memory (for small chip sets
+            whose source is slow to query, e.g. a ``VectorDataset`` that re-reads its file per query).
     """
 
     def __init__(
@@ -39,13 +41,19 @@ class GeoChips(Dataset):
         keys: tuple[str, ...] = ("image", "mask"),
         keep_if: Callable[[Sample], bool] | None = None,
         transforms: Callable[[Sample], Sample] | None = None,
+        cache: bool = False,
     ) -> None:
         self.dataset = dataset
         self.keys = keys
         self.transforms = transforms
         self.queries = list(sampler)
-        if keep_if is not None:
-            self.queries = [q for q in self.queries if keep_if(self._read(q))]
+        self._cache: list[Sample] | None = None
+        if cache or keep_if is not None:
+            samples = [self._read(q) for q in self.queries]
+            keep = [keep_if is None or keep_if(sample) for sample in samples]
+            self.queries = [q for q, k in zip(self.queries, keep, strict=True) if k]
+            if cache:
+                self._cache = [sample for sample, k in zip(samples, keep, strict=True) if k]
         if not self.queries:
             raise S5GeoError(f"{type(dataset).__name__}: the sampler gave no usable chips")
 
@@ -62,7 +70,10 @@ class GeoChips(Dataset):
         return len(self.queries)
 
     def __getitem__(self, index: int) -> Sample:
-        sample = self._read(self.queries[index])
+        if self._cache is not None:
+            sample = dict(self._cache[index])
+        else:
+            sample = self._read(self.queries[index])
         if self.transforms is not None:
             sample = self.transforms(sample)
         return sample

@@ -49,16 +49,22 @@ def _dubai_steps(runner: StepRunner, data: Path, out: Path, quick: bool, progres
     figure = out / "dubai_comparison.png"
 
     runner.run(
-        "dubai_s5",
+        "dubai_s5_pretrain",
+        cfg,
+        [s5_pre],
+        lambda: dubai.pretrain(datamodule, config, s5_pre, progress=progress),
+    )
+    runner.run(
+        "dubai_s5_finetune",
         cfg,
         [s5_ckpt],
-        lambda: dubai.train_s5(datamodule, config, s5_pre, s5_ckpt, progress) or {},
+        lambda: dubai.finetune(datamodule, config, s5_pre, s5_ckpt, progress),
     )
     runner.run(
         "dubai_supervised",
         cfg,
         [sup_ckpt],
-        lambda: dubai.train_supervised(datamodule, config, sup_ckpt, progress) or {},
+        lambda: dubai.train_supervised(datamodule, config, sup_ckpt, progress),
     )
 
     def evaluate() -> dict[str, Any]:

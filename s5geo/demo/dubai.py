@@ -21,7 +21,7 @@ from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import SegmentationFolder
 from s5geo.datasets.folder import DUBAI_AERIAL
 from s5geo.demo.steps import atomic_path, publish
-from s5geo.tasks import FixMatch, SupervisedSegmentation
+from s5geo.tasks import FixMatch, SupervisedSegmentation, UniMatch
 
 #: Tiles whose images are never trained on (neither labeled nor unlabeled).
 HELD_OUT_TILES = ("Tile 3", "Tile 7")
@@ -65,7 +65,11 @@ class DubaiConfig:
 
 
 def split_dubai(
-    dataset: SegmentationFolder, labeled_per_tile: int, held_out_tiles: Sequence[str], seed: int = 0
+    dataset: SegmentationFolder,
+    labeled_per_tile: int,
+    held_out_tiles: Sequence[str],
+    seed: int = 0,
+    exclude_tiles: Sequence[str] = (),
 ) -> dict[str, list[int]]:
     """Split the Dubai images by tile into labeled, unlabeled and held-out indices.
 
@@ -74,6 +78,7 @@ def split_dubai(
         labeled_per_tile: labeled images drawn (seeded) from each training tile.
         held_out_tiles: tile folder names kept for evaluation.
         seed: seed of the labeled draw.
+        exclude_tiles: tiles left out entirely (e.g. the test tiles while tuning on a validation tile).
     """
     by_tile: dict[str, list[int]] = {}
     for index, record in enumerate(dataset.files):
@@ -82,6 +87,8 @@ def split_dubai(
     rng = np.random.default_rng(seed)
     split: dict[str, list[int]] = {"labeled": [], "unlabeled": [], "held_out": []}
     for tile, indices in sorted(by_tile.items()):
+        if tile in exclude_tiles:
+            continue
         if tile in held_out_tiles:
             split["held_out"] += indices
             continue
@@ -133,8 +140,12 @@ def _trainer(steps: int, progress: bool) -> Trainer:
 
 
 def _fit(
-    task: LightningModule, datamodule: SemiSupervisedDataModule, steps: int, checkpoint: Path, progress: bool
-) -> None:
+    task: LightningModule,
+    datamodule: SemiSupervisedDataModule,
+    steps: int,
+    checkpoint: Path,
+    progress: bool,
+) -> dict[str, float]:
     trainer = _trainer(steps, progress)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -142,6 +153,7 @@ def _fit(
     tmp = atomic_path(checkpoint)
     trainer.save_checkpoint(tmp)
     publish(tmp, checkpoint)
+    return {key: float(value) for key, value in trainer.callback_metrics.items()}
 
 
 def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
@@ -155,30 +167,49 @@ def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
     }
 
 
-def train_s5(
+#: Semi-supervised pre-training methods by name.
+METHODS: dict[str, type[FixMatch]] = {"fixmatch": FixMatch, "unimatch": UniMatch}
+
+
+def pretrain(
     datamodule: SemiSupervisedDataModule,
     config: DubaiConfig,
-    pretrain_ckpt: Path,
-    final_ckpt: Path,
+    checkpoint: Path,
+    method: str = "fixmatch",
     progress: bool = True,
-) -> None:
-    """FixMatch pre-training on labeled + unlabeled images, then fine-tuning on the labeled ones."""
+) -> dict[str, float]:
+    """Semi-supervised pre-training (FixMatch by default) on labeled + unlabeled images.
+
+    Returns:
+        The last logged training values (loss terms, fraction of pixels above tau, lr).
+    """
     seed_everything(config.seed, verbose=False)
-    num_classes = len(DUBAI_AERIAL["classes"])
-    if not pretrain_ckpt.exists():
-        task = FixMatch(**_task_kwargs(config, num_classes), tau=config.tau)
-        _fit(task, datamodule, config.pretrain_steps, pretrain_ckpt, progress)
-    finetune = SupervisedSegmentation(**_task_kwargs(config, num_classes), init_from=str(pretrain_ckpt))
-    _fit(finetune, datamodule, config.finetune_steps, final_ckpt, progress)
+    task = METHODS[method](**_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau)
+    return _fit(task, datamodule, config.pretrain_steps, checkpoint, progress)
+
+
+def finetune(
+    datamodule: SemiSupervisedDataModule,
+    config: DubaiConfig,
+    init_from: Path,
+    checkpoint: Path,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Fine-tune a pre-trained network on the labeled images (encoder, decoder and head transferred)."""
+    seed_everything(config.seed, verbose=False)
+    task = SupervisedSegmentation(
+        **_task_kwargs(config, len(DUBAI_AERIAL["classes"])), init_from=str(init_from)
+    )
+    return _fit(task, datamodule, config.finetune_steps, checkpoint, progress)
 
 
 def train_supervised(
-    datamodule: SemiSupervisedDataModule, config: DubaiConfig, final_ckpt: Path, progress: bool = True
-) -> None:
+    datamodule: SemiSupervisedDataModule, config: DubaiConfig, checkpoint: Path, progress: bool = True
+) -> dict[str, float]:
     """Supervised-only baseline: the same labeled images and the same number of optimiser steps."""
     seed_everything(config.seed, verbose=False)
     task = SupervisedSegmentation(**_task_kwargs(config, len(DUBAI_AERIAL["classes"])))
-    _fit(task, datamodule, config.pretrain_steps + config.finetune_steps, final_ckpt, progress)
+    return _fit(task, datamodule, config.pretrain_steps + config.finetune_steps, checkpoint, progress)
 
 
 def evaluate(

@@ -66,12 +66,13 @@ def make_datamodule(root: Path, config: LandsatConfig) -> SemiSupervisedDataModu
                 source,
                 RandomGeoSampler(source, config.chip_size, config.labeled_chips // 2),
                 keep_if=has_labels,
+                cache=True,
             )
             for source in (pixels, polygons)
         ]
     )
     unlabeled = GeoChips(
-        image, RandomGeoSampler(image, config.chip_size, config.unlabeled_chips), keys=("image",)
+        image, RandomGeoSampler(image, config.chip_size, config.unlabeled_chips), keys=("image",), cache=True
     )
     return SemiSupervisedDataModule(
         labeled=labeled,

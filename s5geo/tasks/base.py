@@ -456,8 +456,15 @@ class BaseSegmentationTask(LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the model metadata (raw raster units) under ``s5geo_metadata``."""
+        """Store the model metadata (raw raster units) and make the checkpoint name its task class.
+
+        LightningCLI (``s5geo predict/test --ckpt_path``) rebuilds the task from ``_class_path`` in the
+        hyper-parameters; ``s5geo fit`` writes it, and this adds it for checkpoints saved from Python.
+        """
         checkpoint["s5geo_metadata"] = self.model_metadata().to_dict()
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict):
+            hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
 
 
 def _network_state_dict(checkpoint: Any) -> dict[str, Tensor]:

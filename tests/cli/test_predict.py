@@ -47,9 +47,8 @@ def _write_raster(path: Path, data: np.ndarray, nodata: float | None = None) -> 
 
 
 def _save_checkpoint(task: SupervisedSegmentation, path: Path) -> Path:
-    # Checkpoints of `s5geo fit` (LightningCLI) name their task class in the hyper-parameters;
-    # LightningCLI's predict rebuilds the task from them. Do the same for this Python-made one.
-    task.hparams["_class_path"] = f"{type(task).__module__}.{type(task).__name__}"
+    # A checkpoint saved from Python, not by `s5geo fit`: the task itself records its class
+    # (`_class_path`) so that LightningCLI's predict can rebuild it.
     trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False)
     trainer.strategy.connect(task)

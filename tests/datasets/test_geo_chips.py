@@ -44,3 +44,16 @@ def test_no_chips_is_an_error() -> None:
     data = LandsatScene(ROOT)
     with pytest.raises(S5GeoError, match="no usable chips"):
         GeoChips(data, [], keys=("image",))
+
+
+def test_cached_chips_equal_uncached_reads() -> None:
+    data = LandsatScene(ROOT) & RasterLabels(ROOT / "landsat96_labelled_pixels.tif")
+    sampler = GridGeoSampler(data, size=8, stride=8)
+    lazy = GeoChips(data, sampler, keep_if=has_labels)
+    cached = GeoChips(data, sampler, keep_if=has_labels, cache=True)
+    assert cached.queries == lazy.queries
+    for i in range(len(lazy)):
+        assert torch.equal(cached[i]["image"], lazy[i]["image"])
+        assert torch.equal(cached[i]["mask"], lazy[i]["mask"])
+    cached[0]["image"] = None  # callers may modify a sample without touching the cache
+    assert cached[0]["image"] is not None

@@ -1,0 +1,171 @@
+"""S5 vs supervised-only on real imagery: the Dubai aerial set split by tile.
+
+For each labeled fraction (labeled images per training tile), method and seed, trains with the same
+labeled images and the same number of optimiser steps, and scores mIoU on held-out tiles. S5 methods
+(FixMatch, UniMatch) pre-train on labeled + unlabeled images and then fine-tune on the labeled ones.
+
+Runs are appended to ``<out>/runs.jsonl`` as they finish and skipped when the script is re-run, so a long
+sweep can be interrupted. ``--tune`` evaluates on a validation tile taken from the training tiles (the test
+tiles are left out entirely): use it to choose settings, never the test tiles.
+
+    python benchmarks/semi_supervised_real.py --labeled-per-tile 1 3 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from s5geo.demo import dubai, sample_data_root
+from s5geo.tasks import SupervisedSegmentation
+
+
+def run_one(
+    dataset: Any, config: dubai.DubaiConfig, method: str, held_out: list[str], exclude: list[str]
+) -> dict[str, Any]:
+    """Train one model and return its held-out metrics and training log."""
+    split = dubai.split_dubai(dataset, config.labeled_per_tile, held_out, config.seed, exclude)
+    datamodule = dubai.make_datamodule(dataset, split, config)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        final = Path(tmp) / "final.ckpt"
+        if method == "supervised":
+            log = dubai.train_supervised(datamodule, config, final, progress=False)
+        else:
+            pre = Path(tmp) / "pretrain.ckpt"
+            log = dubai.pretrain(datamodule, config, pre, method=method, progress=False)
+            dubai.finetune(datamodule, config, pre, final, progress=False)
+        metrics = dubai.evaluate(SupervisedSegmentation, final, datamodule)
+    return {
+        "metrics": metrics,
+        "train_log": log,
+        "seconds": time.perf_counter() - start,
+        "split": {k: len(v) for k, v in split.items()},
+    }
+
+
+def summarise(rows: list[dict[str, Any]]) -> str:
+    """Markdown table: mean and standard deviation of mIoU per fraction and method, paired gains."""
+    lines = [
+        "| labeled / tile | labeled images | method | mIoU mean | std | seeds "
+        "| gain vs supervised (paired) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    keys = sorted(
+        {(r["labeled_per_tile"], r["method"]) for r in rows}, key=lambda k: (k[0], k[1] != "supervised", k[1])
+    )
+    for fraction, method in keys:
+        runs = {r["seed"]: r for r in rows if r["labeled_per_tile"] == fraction and r["method"] == method}
+        values = [100 * r["metrics"]["mIoU"] for r in runs.values()]
+        base = {
+            r["seed"]: 100 * r["metrics"]["mIoU"]
+            for r in rows
+            if r["labeled_per_tile"] == fraction and r["method"] == "supervised"
+        }
+        gains = [100 * runs[s]["metrics"]["mIoU"] - base[s] for s in runs if s in base]
+        gain = (
+            "-"
+            if method == "supervised" or not gains
+            else (f"{statistics.mean(gains):+.1f} ({', '.join(f'{g:+.1f}' for g in gains)})")
+        )
+        spread = f"{statistics.stdev(values):.1f}" if len(values) > 1 else "-"
+        n_labeled = next(iter(runs.values()))["split"]["labeled"]
+        lines.append(
+            f"| {fraction} | {n_labeled} | {method} | {statistics.mean(values):.1f} | {spread} | "
+            f"{len(values)} | {gain} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the sweep and print the results table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=sample_data_root() / "dubai_aerial")
+    parser.add_argument("--labeled-per-tile", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--methods", nargs="+", default=["supervised", "fixmatch", "unimatch"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pretrain-steps", type=int, default=dubai.DubaiConfig.pretrain_steps)
+    parser.add_argument("--finetune-steps", type=int, default=dubai.DubaiConfig.finetune_steps)
+    parser.add_argument("--tau", type=float, default=dubai.DubaiConfig.tau)
+    parser.add_argument("--lr", type=float, default=dubai.DubaiConfig.lr)
+    parser.add_argument("--crop", type=int, default=dubai.DubaiConfig.crop_size)
+    parser.add_argument("--batch", type=int, default=dubai.DubaiConfig.batch_size)
+    parser.add_argument("--test-tiles", nargs="+", default=list(dubai.HELD_OUT_TILES))
+    parser.add_argument(
+        "--tune",
+        metavar="VAL_TILE",
+        default=None,
+        help="evaluate on this training tile instead of the test tiles (which are left out)",
+    )
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/semi_supervised_real"))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    held_out = [args.tune] if args.tune else args.test_tiles
+    exclude = args.test_tiles if args.tune else []
+    args.out.mkdir(parents=True, exist_ok=True)
+    log_path = args.out / "runs.jsonl"
+    rows = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
+    dataset = dubai.dubai_dataset(args.data)
+    base = dubai.DubaiConfig(
+        pretrain_steps=args.pretrain_steps,
+        finetune_steps=args.finetune_steps,
+        tau=args.tau,
+        lr=args.lr,
+        crop_size=args.crop,
+        batch_size=args.batch,
+    )
+    for fraction in args.labeled_per_tile:
+        for seed in args.seeds:
+            for method in args.methods:
+                config = replace(base, labeled_per_tile=fraction, seed=seed)
+                key = {
+                    "labeled_per_tile": fraction,
+                    "seed": seed,
+                    "method": method,
+                    "held_out": held_out,
+                    "config": config.to_dict(),
+                }
+                if any(all(r.get(k) == v for k, v in key.items()) for r in rows):
+                    continue
+                result = run_one(dataset, config, method, held_out, exclude)
+                row = {**key, **result}
+                rows.append(row)
+                with log_path.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(
+                    f"labeled/tile {fraction} seed {seed} {method:<10} "
+                    f"mIoU {100 * result['metrics']['mIoU']:.1f} "
+                    f"({result['seconds']:.0f} s)",
+                    flush=True,
+                )
+    wanted = [
+        r
+        for r in rows
+        if r["held_out"] == held_out
+        and r["labeled_per_tile"] in args.labeled_per_tile
+        and r["seed"] in args.seeds
+        and r["method"] in args.methods
+        and {k: v for k, v in r["config"].items() if k not in ("labeled_per_tile", "seed")}
+        == {k: v for k, v in base.to_dict().items() if k not in ("labeled_per_tile", "seed")}
+    ]
+    print(
+        f"\nheld-out tiles: {', '.join(held_out)}; steps {base.pretrain_steps}+{base.finetune_steps}, "
+        f"tau {base.tau}, crop {base.crop_size}, batch {base.batch_size}+{base.batch_size}, "
+        f"model {base.model}\n"
+    )
+    print(summarise(wanted))
+
+
+if __name__ == "__main__":
+    main()
