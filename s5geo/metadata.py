@@ -92,3 +92,44 @@ class ModelMetadata:
     def from_json(cls, text: str) -> ModelMetadata:
         """Build metadata from a JSON string."""
         return cls.from_dict(json.loads(text))
+
+
+#: Raster tag holding the class names of a class map as a JSON list (dataset and band 1).
+CLASS_NAMES_TAG = "CLASS_NAMES"
+
+
+def class_name_tags(classes: list[str]) -> dict[str, str]:
+    """Tags that name the classes of a class-map band: ``CLASS_NAMES`` (JSON list) and ``CLASS_<i>``."""
+    return {CLASS_NAMES_TAG: json.dumps(list(classes)), **{f"CLASS_{i}": c for i, c in enumerate(classes)}}
+
+
+def classes_from_tags(*tag_sets: dict[str, str]) -> dict[int, str] | None:
+    """Class names from raster tags written by s5geo (or by hand), first match wins.
+
+    Understands ``CLASS_NAMES`` / ``classes`` / ``class_names`` as a JSON list or ``{id: name}`` object,
+    the ``s5geo`` model-metadata JSON, and ``CLASS_<i>`` tags.
+
+    Args:
+        tag_sets: tag dicts to look through in order (e.g. band tags, then dataset tags).
+    """
+    for tags in tag_sets:
+        for key in (CLASS_NAMES_TAG, "classes", "class_names", "S5GEO_CLASSES", METADATA_KEY):
+            if key not in tags:
+                continue
+            try:
+                value = json.loads(tags[key])
+            except json.JSONDecodeError:
+                continue
+            if key == METADATA_KEY and isinstance(value, dict):
+                value = value.get("classes")
+            if isinstance(value, list):
+                return {i: str(name) for i, name in enumerate(value)}
+            if isinstance(value, dict):
+                try:
+                    return {int(k): str(v) for k, v in value.items()}
+                except ValueError:
+                    continue
+        numbered = {int(k[6:]): v for k, v in tags.items() if k.startswith("CLASS_") and k[6:].isdigit()}
+        if numbered:
+            return numbered
+    return None

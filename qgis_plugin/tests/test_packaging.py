@@ -1,4 +1,4 @@
-# ruff: noqa: D103 - test modules (the repo config exempts only tests/**)
+
 """The built zip: contents, install into a fresh profile, runs with qgis_process."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# ruff: noqa: D100, D102, D103 - test modules (the repo config exempts only tests/**)
+
 from __future__ import annotations
 
 import json

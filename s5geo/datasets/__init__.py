@@ -15,9 +15,9 @@ from s5geo.datasets.vdd import VDD
 
 __all__ = [
     "DUBAI_AERIAL",
-    "GeoChips",
     "UDD6",
     "VDD",
+    "GeoChips",
     "ISAIDSegmentation",
     "LandsatScene",
     "LoveDA",

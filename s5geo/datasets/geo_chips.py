@@ -70,10 +70,8 @@ class GeoChips(Dataset):
         return len(self.queries)
 
     def __getitem__(self, index: int) -> Sample:
-        if self._cache is not None:
-            sample = dict(self._cache[index])
-        else:
-            sample = self._read(self.queries[index])
+        cached = self._cache
+        sample = dict(cached[index]) if cached is not None else self._read(self.queries[index])
         if self.transforms is not None:
             sample = self.transforms(sample)
         return sample

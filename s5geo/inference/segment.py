@@ -40,7 +40,7 @@ from s5geo.inference.tiling import (
     argmax,
     softmax,
 )
-from s5geo.metadata import METADATA_KEY, ModelMetadata
+from s5geo.metadata import CLASS_NAMES_TAG, METADATA_KEY, ModelMetadata, class_name_tags
 
 logger = logging.getLogger("s5geo.inference")
 
@@ -286,9 +286,8 @@ class _Job:
         colormap[nodata] = (0, 0, 0, 0)
         dst.write_colormap(1, colormap)
         dst.set_band_description(1, "class")
-        per_class = {f"CLASS_{i}": name for i, name in enumerate(meta.classes)}
-        dst.update_tags(1, CLASS_NAMES=classes_tag, **per_class)
-        dst.update_tags(**{METADATA_KEY: meta.to_json(), "CLASS_NAMES": classes_tag})
+        dst.update_tags(1, **class_name_tags(meta.classes))
+        dst.update_tags(**{METADATA_KEY: meta.to_json(), CLASS_NAMES_TAG: classes_tag})
         if "probabilities" in temps:
             dtype = probabilities or "uint8"
             profile = self._profile(meta.num_classes, "uint8", None)
@@ -298,7 +297,7 @@ class _Job:
             pdst = rasterio.open(temps["probabilities"], "w", **profile)
             for i, name in enumerate(meta.classes, start=1):
                 pdst.set_band_description(i, name)
-            pdst.update_tags(CLASS_NAMES=classes_tag, SCALE="1/255" if dtype == "uint8" else "1")
+            pdst.update_tags(**{CLASS_NAMES_TAG: classes_tag}, SCALE="1/255" if dtype == "uint8" else "1")
             datasets["probabilities"] = pdst
         if "confidence" in temps:
             cdst = rasterio.open(temps["confidence"], "w", **self._profile(1, "uint8", 0))

@@ -32,6 +32,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from rasterio.transform import from_origin
 
 from s5geo.inference.tiling import argmax
+from s5geo.metadata import class_name_tags
 
 #: Key of the model metadata in a task checkpoint (see docs/architecture.md).
 _METADATA_KEY = "s5geo_metadata"
@@ -238,7 +239,7 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
                 cmap[self.nodata] = (0, 0, 0, 0)
                 dst.write_colormap(1, cmap)
             if self.classes:
-                dst.update_tags(1, **{f"CLASS_{i}": c for i, c in enumerate(self.classes)})
+                dst.update_tags(1, **class_name_tags(list(self.classes)))
         tmp.replace(path)
 
 

@@ -25,7 +25,6 @@ Areas (``area_m2``) are in square metres: see ``s5geo.vector._area``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -41,12 +40,10 @@ from affine import Affine
 from rasterio.windows import Window
 
 from s5geo.errors import S5GeoError
+from s5geo.metadata import classes_from_tags
 from s5geo.vector._area import area_m2, linear_unit_metres, to_pyproj
 from s5geo.vector._blocks import polygonize_blocks
 from s5geo.vector.io import check_output, write_polygons
-
-#: Raster tags (dataset or band) that may hold class names, as a JSON list or ``{id: name}``.
-CLASS_TAGS = ("classes", "S5GEO_CLASSES", "class_names")
 
 #: Block side used when ``block_size`` is None.
 DEFAULT_BLOCK_SIZE = 1024
@@ -240,23 +237,8 @@ def _array_source(array: np.ndarray, transform: Affine | None, crs: object, noda
 
 
 def _classes_from_tags(src: rasterio.DatasetReader, band: int) -> dict[int, str] | None:
-    """Class names from the band's or dataset's tags (JSON list or object), if any."""
-    for tags in (src.tags(band), src.tags()):
-        for key in CLASS_TAGS:
-            if key not in tags:
-                continue
-            try:
-                value = json.loads(tags[key])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, list):
-                return {i: str(name) for i, name in enumerate(value)}
-            if isinstance(value, dict):
-                try:
-                    return {int(k): str(v) for k, v in value.items()}
-                except ValueError:
-                    continue
-    return None
+    """Class names from the band's or dataset's tags, if any (see :func:`classes_from_tags`)."""
+    return classes_from_tags(src.tags(band), src.tags())
 
 
 def _class_names(classes: Sequence[str] | Mapping[int, str] | None, values: np.ndarray) -> np.ndarray:
