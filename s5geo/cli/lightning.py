@@ -12,7 +12,8 @@ def run_lightning_cli(args: Sequence[str] | ArgsType = None) -> LightningCLI:
     """Run LightningCLI with any LightningModule / LightningDataModule given by ``class_path``.
 
     Args:
-        args: command line, starting with the subcommand (``fit``, ``validate``, ``test``, ``predict``).
+        args: command line, starting with the subcommand (``fit``, ``validate``, ``test``, ``predict``);
+            None reads ``sys.argv`` (what DDP's launcher re-runs in the other processes).
 
     Returns:
         The CLI object (its ``trainer``, ``model`` and ``datamodule`` are set after the run).

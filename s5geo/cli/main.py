@@ -74,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command in LIGHTNING_COMMANDS:
             from s5geo.cli.lightning import run_lightning_cli
 
-            run_lightning_cli([command, *rest])
+            # From the real command line LightningCLI reads sys.argv itself (DDP re-launches it).
+            run_lightning_cli(None if argv is None else [command, *rest])
             return 0
         if command in TOOL_COMMANDS and _module_exists(TOOL_COMMANDS[command][0]):
             module = importlib.import_module(f"s5geo.cli.{TOOL_COMMANDS[command][0]}")

@@ -24,16 +24,16 @@ class VDDDataModule(BenchmarkDataModule):
             loader).
         stride: step of the training windows (default ``tile_size``).
         eval_tile_size: evaluation window side (None: whole images, batch 1).
-        train_split: training split (default ``"train"``).
-        val_split: validation split (default ``"val"``).
+        train_split: training split (default ``"trainval"``: the 360 images S5 fine-tunes on).
+        val_split: validation split (default ``"test"``, since val is trained on).
         test_split: test split (default ``"test"``).
         **kwargs: :class:`~s5geo.datamodules.S5DataModule` options (``scale``, ``augment``,
             ``val_batch_size``, ...) and further dataset arguments.
     """
 
     dataset = VDD
-    default_train_split = "train"
-    default_val_split = "val"
+    default_train_split = "trainval"
+    default_val_split = "test"
     default_test_split = "test"
 
     def __init__(

@@ -72,18 +72,23 @@ def _dubai_steps(runner: StepRunner, data: Path, out: Path, quick: bool, progres
             "supervised": dubai.evaluate(SupervisedSegmentation, sup_ckpt, datamodule),
             "s5": dubai.evaluate(SupervisedSegmentation, s5_ckpt, datamodule),
         }
-        rows = []
-        for index in split["held_out"][:: max(1, len(split["held_out"]) // 3)][:3]:
-            sample = dataset[index]
-            rows.append(
-                {
-                    "name": "/".join(Path(dataset.files[index]["image"]).parts[-3::2]),  # type: ignore[arg-type]
-                    "image": sample["image"],
-                    "mask": sample["mask"].numpy(),
-                    "supervised": dubai.predict_image(sup_ckpt, sample["image"]),
-                    "s5": dubai.predict_image(s5_ckpt, sample["image"]),
-                }
-            )
+        shown = split["held_out"][:: max(1, len(split["held_out"]) // 3)][:3]
+        samples = [dataset[index] for index in shown]
+        images = [sample["image"] for sample in samples]
+        predictions = {
+            "supervised": dubai.predict_images(sup_ckpt, images),
+            "s5": dubai.predict_images(s5_ckpt, images),
+        }
+        rows = [
+            {
+                "name": "/".join(Path(dataset.files[index]["image"]).parts[-3::2]),  # type: ignore[arg-type]
+                "image": sample["image"],
+                "mask": sample["mask"].numpy(),
+                "supervised": predictions["supervised"][i],
+                "s5": predictions["s5"][i],
+            }
+            for i, (index, sample) in enumerate(zip(shown, samples, strict=True))
+        ]
         from s5geo.demo.report import comparison_figure
 
         comparison_figure(rows, dataset.colors, dataset.classes, figure)

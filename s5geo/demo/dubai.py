@@ -227,9 +227,8 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict_image(checkpoint: Path, image: torch.Tensor) -> np.ndarray:
-    """Class map of one raw ``C x H x W`` image (scaled to [0, 1] like in training)."""
+def predict_images(checkpoint: Path, images: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Class maps of raw ``C x H x W`` images (scaled to [0, 1] as in training), one model load."""
     task = SupervisedSegmentation.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
     task.eval()
-    logits = task(image[None] / 255.0)
-    return logits.argmax(1)[0].numpy().astype(np.uint8)
+    return [task(image[None] / 255.0).argmax(1)[0].numpy().astype(np.uint8) for image in images]

@@ -102,6 +102,7 @@ def _predict(workdir: Path, out: Path, ckpt: str, *extra: str) -> Path:
         "--data.init_args.window_size", "32", "--data.init_args.overlap", "8",
         "--data.init_args.batch_size", "3", "--data.init_args.scale", "1.0",
         "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(out),  # LightningCLI writes config.yaml there
         *extra,
     ]
     if ckpt == "conv.ckpt":
