@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from lightning.pytorch import LightningDataModule, LightningModule
@@ -18,6 +19,10 @@ def run_lightning_cli(args: Sequence[str] | ArgsType = None) -> LightningCLI:
     Returns:
         The CLI object (its ``trainer``, ``model`` and ``datamodule`` are set after the run).
     """
+    argv = list(args) if args is not None else sys.argv[1:]
+    # Only training runs save their config: evaluation and prediction would otherwise write
+    # config.yaml into the working folder (their log dir), replacing a user's file of that name.
+    save = {} if argv[:1] == ["fit"] else {"save_config_callback": None}
     return LightningCLI(
         model_class=LightningModule,
         datamodule_class=LightningDataModule,
@@ -26,4 +31,5 @@ def run_lightning_cli(args: Sequence[str] | ArgsType = None) -> LightningCLI:
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
         args=list(args) if args is not None else None,
+        **save,  # type: ignore[arg-type]
     )

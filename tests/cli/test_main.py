@@ -56,3 +56,20 @@ def test_predict_help_lists_ckpt_path(capsys: pytest.CaptureFixture[str]) -> Non
         main(["predict", "--help"])
     assert exit_info.value.code == 0
     assert "--ckpt_path" in capsys.readouterr().out
+
+
+def test_only_fit_saves_its_config(monkeypatch) -> None:
+    # predict/test would write config.yaml into their log dir, the working folder without a logger.
+    from s5geo.cli import lightning
+
+    seen = {}
+
+    def fake_cli(**kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr(lightning, "LightningCLI", fake_cli)
+    lightning.run_lightning_cli(["predict", "--config", "x.yaml"])
+    assert seen["save_config_callback"] is None
+    seen.clear()
+    lightning.run_lightning_cli(["fit", "--config", "x.yaml"])
+    assert "save_config_callback" not in seen and seen["save_config_kwargs"] == {"overwrite": True}
