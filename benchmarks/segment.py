@@ -41,7 +41,11 @@ def metadata():
     return ModelMetadata(
         classes=[f"c{i}" for i in range(CLASSES)],
         colors=[(60 * i, 40, 200 - 40 * i) for i in range(CLASSES)],
-        bands=[1, 2, 3], mean=[120.0] * 3, std=[60.0] * 3, window_size=WINDOW, overlap=OVERLAP,
+        bands=[1, 2, 3],
+        mean=[120.0] * 3,
+        std=[60.0] * 3,
+        window_size=WINDOW,
+        overlap=OVERLAP,
     )
 
 
@@ -53,15 +57,28 @@ def make_inputs(workdir: Path, sizes: list[int]) -> dict[int, Path]:
     transform = from_origin(600_000.0, 250_000.0, 1.0, 1.0)
     if not base.exists():
         rng = np.random.default_rng(0)
-        with rasterio.open(base, "w", driver="GTiff", width=BASE, height=BASE, count=3,
-                           dtype="uint8", crs="EPSG:32119", transform=transform, tiled=True,
-                           blockxsize=512, blockysize=512, compress="deflate") as dst:
+        with rasterio.open(
+            base,
+            "w",
+            driver="GTiff",
+            width=BASE,
+            height=BASE,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:32119",
+            transform=transform,
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+            compress="deflate",
+        ) as dst:
             yy, xx = np.mgrid[0:512, 0:BASE]
             for row in range(0, BASE, 512):
                 pattern = (np.sin((yy + row) / 37.0) + np.cos(xx / 53.0)) * 60 + 120
                 noise = rng.integers(0, 30, size=(3, 512, BASE))
-                dst.write((pattern[None] + noise).clip(0, 255).astype("uint8"),
-                          window=((row, row + 512), (0, BASE)))
+                dst.write(
+                    (pattern[None] + noise).clip(0, 255).astype("uint8"), window=((row, row + 512), (0, BASE))
+                )
     paths = {}
     for size in sizes:
         if size == BASE:
@@ -70,21 +87,21 @@ def make_inputs(workdir: Path, sizes: list[int]) -> dict[int, Path]:
         n = size // BASE
         vrt = workdir / f"mosaic_{size}.vrt"
         sources = "".join(
-            f"<SimpleSource><SourceFilename relativeToVRT=\"1\">{base.name}</SourceFilename>"
-            f"<SourceBand>{{band}}</SourceBand><SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{BASE}\" "
-            f"ySize=\"{BASE}\"/><DstRect xOff=\"{c * BASE}\" yOff=\"{r * BASE}\" xSize=\"{BASE}\" "
-            f"ySize=\"{BASE}\"/></SimpleSource>"
-            for r in range(n) for c in range(n)
+            f'<SimpleSource><SourceFilename relativeToVRT="1">{base.name}</SourceFilename>'
+            f'<SourceBand>{{band}}</SourceBand><SrcRect xOff="0" yOff="0" xSize="{BASE}" '
+            f'ySize="{BASE}"/><DstRect xOff="{c * BASE}" yOff="{r * BASE}" xSize="{BASE}" '
+            f'ySize="{BASE}"/></SimpleSource>'
+            for r in range(n)
+            for c in range(n)
         )
         bands = "".join(
-            f"<VRTRasterBand dataType=\"Byte\" band=\"{b}\">{sources.format(band=b)}"
-            "</VRTRasterBand>"
+            f'<VRTRasterBand dataType="Byte" band="{b}">{sources.format(band=b)}</VRTRasterBand>'
             for b in (1, 2, 3)
         )
         with rasterio.open(base) as src:
             srs, gt = src.crs.to_wkt(), src.transform.to_gdal()
         vrt.write_text(
-            f"<VRTDataset rasterXSize=\"{size}\" rasterYSize=\"{size}\"><SRS>{srs}</SRS>"
+            f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{srs}</SRS>'
             f"<GeoTransform>{', '.join(map(str, gt))}</GeoTransform>{bands}</VRTDataset>"
         )
         paths[size] = vrt
@@ -124,8 +141,17 @@ def run_one(input_path: str, output: str, device: str = "cpu") -> dict:
         grid = WindowGrid(src.height, src.width, WINDOW, OVERLAP)
     rss_before = _vm("VmRSS")
     start = time.perf_counter()
-    segment_raster(input_path, model, output, metadata=metadata(), batch_size=BATCH, blend="cosine",
-                   device=device, overwrite=True, progress=False)
+    segment_raster(
+        input_path,
+        model,
+        output,
+        metadata=metadata(),
+        batch_size=BATCH,
+        blend="cosine",
+        device=device,
+        overwrite=True,
+        progress=False,
+    )
     total = time.perf_counter() - start
     # Bare forwards over the same number of windows, same batch size (after the run: same warmth).
     x = torch.randn(BATCH, 3, WINDOW, WINDOW, device=device)
@@ -137,10 +163,17 @@ def run_one(input_path: str, output: str, device: str = "cpu") -> dict:
             model.inner(x)
     sync()
     bare = time.perf_counter() - start
-    return {"windows": len(grid), "total_s": total, "bare_s": bare, "ratio": total / bare,
-            "forward_in_run_s": model.seconds, "ratio_in_run": total / model.seconds,
-            "threads": torch.get_num_threads(), "rss_before_mb": rss_before,
-            "peak_rss_mb": _vm("VmHWM")}
+    return {
+        "windows": len(grid),
+        "total_s": total,
+        "bare_s": bare,
+        "ratio": total / bare,
+        "forward_in_run_s": model.seconds,
+        "ratio_in_run": total / model.seconds,
+        "threads": torch.get_num_threads(),
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": _vm("VmHWM"),
+    }
 
 
 def _vm(key: str) -> float:
@@ -157,8 +190,7 @@ def write_results(text: str) -> None:
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")),
-                   len(lines))
+        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
         new = "\n".join([*lines[:start], text.rstrip("\n"), "", *lines[end:]]).rstrip("\n") + "\n"
     RESULTS.write_text(new)
 
@@ -180,9 +212,17 @@ def main() -> None:
         results = {}
         for size, path in inputs.items():
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(path), str(workdir / f"out_{size}.tif"),
-                 args.device],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(path),
+                    str(workdir / f"out_{size}.tif"),
+                    args.device,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
             results[size] = json.loads(out.stdout.strip().splitlines()[-1])
             print(size, results[size], flush=True)
@@ -194,28 +234,31 @@ def main() -> None:
         for s, r in sorted(results.items())
     ]
     rss_ratio = results[largest]["peak_rss_mb"] / results[smallest]["peak_rss_mb"]
-    text = "\n".join([
-        "## segment",
-        "",
-        f"Command: `.venv/bin/python benchmarks/segment.py --device {args.device} --sizes " +
-        " ".join(map(str, args.sizes)) + "`",
-        "",
-        f"{args.device}, {results[smallest]['threads']} torch threads, torch "
-        f"{__import__('torch').__version__}, model: Conv3x3(3->8)+ReLU+Conv1x1(8->"
-        f"{CLASSES}); window {WINDOW}, overlap {OVERLAP}, batch {BATCH}, blend cosine; input uint8 "
-        f"3-band tiled GeoTIFF ({BASE} px), larger sizes as VRT mosaics of it.",
-        "",
-        "| size | windows | segment s | forwards in run s | ratio | separate bare forwards s | "
-        "ratio | RSS before MB | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        f"- overhead (segment / forwards in the run), {smallest} px: "
-        f"**{results[smallest]['ratio_in_run']:.2f}** (target <= 1.15); against a separate "
-        f"loop of bare forwards: {results[smallest]['ratio']:.2f}",
-        f"- peak RSS ratio {largest} px / {smallest} px: **{rss_ratio:.2f}** (target <= 1.2)",
-        "",
-    ])
+    text = "\n".join(
+        [
+            "## segment",
+            "",
+            f"Command: `.venv/bin/python benchmarks/segment.py --device {args.device} --sizes "
+            + " ".join(map(str, args.sizes))
+            + "`",
+            "",
+            f"{args.device}, {results[smallest]['threads']} torch threads, torch "
+            f"{__import__('torch').__version__}, model: Conv3x3(3->8)+ReLU+Conv1x1(8->"
+            f"{CLASSES}); window {WINDOW}, overlap {OVERLAP}, batch {BATCH}, blend cosine; input uint8 "
+            f"3-band tiled GeoTIFF ({BASE} px), larger sizes as VRT mosaics of it.",
+            "",
+            "| size | windows | segment s | forwards in run s | ratio | separate bare forwards s | "
+            "ratio | RSS before MB | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"- overhead (segment / forwards in the run), {smallest} px: "
+            f"**{results[smallest]['ratio_in_run']:.2f}** (target <= 1.15); against a separate "
+            f"loop of bare forwards: {results[smallest]['ratio']:.2f}",
+            f"- peak RSS ratio {largest} px / {smallest} px: **{rss_ratio:.2f}** (target <= 1.2)",
+            "",
+        ]
+    )
     print(text)
     if not args.no_write:
         write_results(text)

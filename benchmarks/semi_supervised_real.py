@@ -95,6 +95,11 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, default=dubai.DubaiConfig.pretrain_steps)
     parser.add_argument("--finetune-steps", type=int, default=dubai.DubaiConfig.finetune_steps)
     parser.add_argument("--tau", type=float, default=dubai.DubaiConfig.tau)
+    parser.add_argument(
+        "--separate-forward",
+        action="store_true",
+        help="S5 methods forward labeled and strong images separately (own BN statistics)",
+    )
     parser.add_argument("--lr", type=float, default=dubai.DubaiConfig.lr)
     parser.add_argument("--crop", type=int, default=dubai.DubaiConfig.crop_size)
     parser.add_argument("--batch", type=int, default=dubai.DubaiConfig.batch_size)
@@ -121,6 +126,7 @@ def main() -> None:
         pretrain_steps=args.pretrain_steps,
         finetune_steps=args.finetune_steps,
         tau=args.tau,
+        joint_forward=not args.separate_forward,
         lr=args.lr,
         crop_size=args.crop,
         batch_size=args.batch,

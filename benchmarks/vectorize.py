@@ -151,8 +151,7 @@ def main() -> int:
 
     same_counts = base["counts"] == ours["counts"]
     same_areas = base["areas"].keys() == ours["areas"].keys() and all(
-        abs(base["areas"][k] - ours["areas"][k]) <= 1e-6 * max(1.0, base["areas"][k])
-        for k in base["areas"]
+        abs(base["areas"][k] - ours["areas"][k]) <= 1e-6 * max(1.0, base["areas"][k]) for k in base["areas"]
     )
     n_polygons = sum(base["counts"].values())
     print(f"polygons: {n_polygons}; same count per class: {same_counts}; "

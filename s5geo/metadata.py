@@ -52,9 +52,7 @@ class ModelMetadata:
         self.mean = [float(m) for m in self.mean]
         self.std = [float(s) for s in self.std]
         if len(self.colors) != len(self.classes):
-            raise ValueError(
-                f"metadata has {len(self.classes)} classes but {len(self.colors)} colours"
-            )
+            raise ValueError(f"metadata has {len(self.classes)} classes but {len(self.colors)} colours")
         if not (len(self.bands) == len(self.mean) == len(self.std)):
             raise ValueError("metadata bands, mean and std must have the same length")
         if any(s <= 0 for s in self.std):

@@ -26,10 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", "-i", required=True, help="image folder or manifest file")
     parser.add_argument("--output", "-o", required=True, help="output folder for the masks")
     parser.add_argument("--confidence", action="store_true", help="also write confidence PNGs")
-    parser.add_argument("--shard", type=_shard, default=(0, 1),
-                        help="I/N: label images whose index is I mod N (default 0/1)")
-    parser.add_argument("--min-foreground", type=int,
-                        help="write the list of images with at least this many foreground pixels")
+    parser.add_argument(
+        "--shard", type=_shard, default=(0, 1), help="I/N: label images whose index is I mod N (default 0/1)"
+    )
+    parser.add_argument(
+        "--min-foreground",
+        type=int,
+        help="write the list of images with at least this many foreground pixels",
+    )
     parser.add_argument("--foreground-list", help="where to write that list")
     parser.add_argument("--background", type=int, default=0, help="background class id (0)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward (8)")

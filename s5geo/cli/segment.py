@@ -21,13 +21,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--window", type=int, help="window size in pixels (default: model's)")
     parser.add_argument("--overlap", type=float, help="window overlap fraction (default: model's)")
     parser.add_argument("--batch-size", type=int, default=4, help="windows per forward (4)")
-    parser.add_argument("--blend", choices=["none", "linear", "cosine"], default="cosine",
-                        help="how overlapping windows are merged (cosine)")
+    parser.add_argument(
+        "--blend",
+        choices=["none", "linear", "cosine"],
+        default="cosine",
+        help="how overlapping windows are merged (cosine)",
+    )
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
-    parser.add_argument("--probabilities", choices=["uint8", "float16"],
-                        help="also write per-class probabilities (<output>_probabilities.tif)")
-    parser.add_argument("--confidence", action="store_true",
-                        help="also write the top-class probability (<output>_confidence.tif)")
+    parser.add_argument(
+        "--probabilities",
+        choices=["uint8", "float16"],
+        help="also write per-class probabilities (<output>_probabilities.tif)",
+    )
+    parser.add_argument(
+        "--confidence",
+        action="store_true",
+        help="also write the top-class probability (<output>_confidence.tif)",
+    )
     parser.add_argument("--cog", action="store_true", help="write Cloud Optimized GeoTIFFs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

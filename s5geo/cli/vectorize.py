@@ -18,9 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
             "blocks are dissolved, so the result equals whole-raster polygonising."
         ),
     )
-    parser.add_argument(
-        "classmap", help="class-map raster (integer classes), e.g. from s5geo segment"
-    )
+    parser.add_argument("classmap", help="class-map raster (integer classes), e.g. from s5geo segment")
     parser.add_argument(
         "--output",
         "-o",
@@ -49,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TOL",
         help="topology-preserving simplification tolerance in CRS units (default 0 = none)",
     )
-    parser.add_argument(
-        "--block-size", type=int, default=None, metavar="N", help="block side in pixels"
-    )
+    parser.add_argument("--block-size", type=int, default=None, metavar="N", help="block side in pixels")
     parser.add_argument(
         "--nodata", type=int, default=None, help="class value meaning no data (default: raster's)"
     )

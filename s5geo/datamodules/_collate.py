@@ -14,9 +14,7 @@ IGNORE_INDEX = 255
 Sample = dict[str, Any]
 
 
-def _crop_or_pad(
-    tensor: Tensor, top: int, left: int, height: int, width: int, fill: float
-) -> Tensor:
+def _crop_or_pad(tensor: Tensor, top: int, left: int, height: int, width: int, fill: float) -> Tensor:
     """Cut ``height x width`` at ``(top, left)`` from the last two dims, padding right/bottom."""
     part = tensor[..., top : top + height, left : left + width]
     pad_h, pad_w = height - part.shape[-2], width - part.shape[-1]

@@ -35,9 +35,7 @@ def instantiate_dataset(spec: Dataset | Mapping[str, Any]) -> Dataset:
         try:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError) as error:
-            raise S5GeoError(
-                f"cannot import dataset class {spec['class_path']!r}: {error}"
-            ) from error
+            raise S5GeoError(f"cannot import dataset class {spec['class_path']!r}: {error}") from error
         return cls(**dict(spec.get("init_args") or {}))
     return spec
 
@@ -111,18 +109,14 @@ class ScaledBatchMixin:
             return image / float(self.scale)
         scale = torch.as_tensor(self.scale, dtype=image.dtype, device=image.device)
         if scale.numel() != image.shape[1]:
-            raise S5GeoError(
-                f"scale has {scale.numel()} values but the images have {image.shape[1]} bands"
-            )
+            raise S5GeoError(f"scale has {scale.numel()} values but the images have {image.shape[1]} bands")
         return image / scale.view(1, -1, 1, 1)
 
     def _augment(self, stream: Batch) -> Batch:
         stream = dict(stream)
         stream["image"] = self.scale_image(stream["image"])
         if self.train_augmentation is not None:
-            stream["image"], stream["mask"] = self.train_augmentation(
-                stream["image"], stream.get("mask")
-            )
+            stream["image"], stream["mask"] = self.train_augmentation(stream["image"], stream.get("mask"))
         return stream
 
     def transform_batch(self, batch: Batch, split: str) -> Batch:
@@ -149,9 +143,7 @@ class ScaledBatchMixin:
         # Lightning skips validation when the hook returns no loader.
         return [] if dataset is None else self._eval_loader(dataset, batch_size, name)
 
-    def _eval_loader(
-        self, dataset: Dataset | None, batch_size: int | None, name: str
-    ) -> DataLoader:
+    def _eval_loader(self, dataset: Dataset | None, batch_size: int | None, name: str) -> DataLoader:
         if dataset is None:
             raise S5GeoError(f"{type(self).__name__} has no {name} dataset")
         return DataLoader(

@@ -84,13 +84,18 @@ class RasterFiles(RasterDataset):
 
         # Merge as float32 with NaN fill so nodata and pixels outside every file stay recognisable.
         handles = [
-            self._cached_load_warp_file(fp) if self.cache else self._load_warp_file(fp)
-            for fp in filepaths
+            self._cached_load_warp_file(fp) if self.cache else self._load_warp_file(fp) for fp in filepaths
         ]
         x, y, _ = self._disambiguate_slice(query)
         dest, _ = rasterio.merge.merge(
-            handles, (x.start, y.start, x.stop, y.stop), (x.step, y.step), indexes=band_indexes,
-            resampling=self.resampling, nodata=np.nan, dtype="float32", masked=False,
+            handles,
+            (x.start, y.start, x.stop, y.stop),
+            (x.step, y.step),
+            indexes=band_indexes,
+            resampling=self.resampling,
+            nodata=np.nan,
+            dtype="float32",
+            masked=False,
         )
         return torch.from_numpy(np.ascontiguousarray(dest))
 

@@ -217,9 +217,7 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         self.val_batch_size = val_batch_size
         self.test_batch_size = test_batch_size
         self.seed = seed
-        self.train_augmentation = WeakView(
-            crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate
-        )
+        self.train_augmentation = WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
         self._classes, self._colors, self._in_channels = classes, colors, in_channels
 
     def _dataset(self, name: str) -> Dataset | None:
@@ -246,9 +244,7 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
             return dist.get_world_size(), dist.get_rank()
         return 1, 0
 
-    def train_sampler(
-        self, num_replicas: int | None = None, rank: int | None = None
-    ) -> PairedBatchSampler:
+    def train_sampler(self, num_replicas: int | None = None, rank: int | None = None) -> PairedBatchSampler:
         """The paired, distributed batch sampler of the training loader."""
         labeled, unlabeled = self._dataset("labeled"), self._dataset("unlabeled")
         if labeled is None or unlabeled is None:
@@ -264,9 +260,7 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
             seed=self.seed,
         )
 
-    def train_dataloader(
-        self, num_replicas: int | None = None, rank: int | None = None
-    ) -> DataLoader:
+    def train_dataloader(self, num_replicas: int | None = None, rank: int | None = None) -> DataLoader:
         """Loader of paired batches; its sampler is already distributed (see module docstring)."""
         sampler = self.train_sampler(num_replicas, rank)
         dataset = PairedBatchDataset(

@@ -103,9 +103,7 @@ def rgb_to_index(
     return out
 
 
-def check_index_mask(
-    mask: np.ndarray, num_classes: int, path: str | Path | None = None
-) -> np.ndarray:
+def check_index_mask(mask: np.ndarray, num_classes: int, path: str | Path | None = None) -> np.ndarray:
     """Check that a class-index mask holds only ``0..num_classes-1`` and 255."""
     values = np.unique(mask)
     bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]

@@ -36,9 +36,7 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
     ) -> None:
         super().__init__(transforms, tile_size, stride)
         name = type(self).__name__
-        allowed = (
-            (*self.splits, "trainval") if {"train", "val"} <= set(self.splits) else self.splits
-        )
+        allowed = (*self.splits, "trainval") if {"train", "val"} <= set(self.splits) else self.splits
         if split not in allowed:
             raise S5GeoError(f"{name}: split must be one of {allowed}, got {split!r}")
         if unknown_colors not in ("error", "ignore"):
@@ -66,9 +64,7 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
             if not folder.is_dir():
                 raise layout_error(self.root, f"folder {folder} is missing", self.expected_layout)
         images = sorted(
-            path
-            for path in src.iterdir()
-            if path.is_file() and path.suffix.lower() in self.image_suffixes
+            path for path in src.iterdir() if path.is_file() and path.suffix.lower() in self.image_suffixes
         )
         if not images:
             raise layout_error(self.root, f"no images in {src}", self.expected_layout)
@@ -84,9 +80,7 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
         if raw.shape[0] == 1:
             return check_index_mask(raw[0], self.num_classes, path)
         if raw.shape[0] not in (3, 4):
-            raise InvalidMaskError(
-                f"{path}: expected a 1-, 3- or 4-band mask, found {raw.shape[0]}"
-            )
+            raise InvalidMaskError(f"{path}: expected a 1-, 3- or 4-band mask, found {raw.shape[0]}")
         rgb = raw[:3]
         grey = (rgb[0] == rgb[1]).all() and (rgb[1] == rgb[2]).all()
         if grey and rgb[0].max(initial=0) < self.num_classes:

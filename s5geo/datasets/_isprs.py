@@ -69,9 +69,7 @@ class ISPRSDataset(TiledSegmentationDataset):
     ) -> None:
         super().__init__(transforms, tile_size, stride)
         if split not in self.splits:
-            raise S5GeoError(
-                f"{type(self).__name__}: split must be one of {self.splits}, got {split!r}"
-            )
+            raise S5GeoError(f"{type(self).__name__}: split must be one of {self.splits}, got {split!r}")
         if unknown_colors not in ("error", "ignore"):
             raise S5GeoError(f"unknown_colors must be 'error' or 'ignore', got {unknown_colors!r}")
         self.root = Path(root)
@@ -92,18 +90,12 @@ class ISPRSDataset(TiledSegmentationDataset):
             if image in complete:
                 continue
             if image.exists() and not mask.exists():
-                raise layout_error(
-                    root, f"label {mask} is missing for image {image}", self.expected_layout
-                )
+                raise layout_error(root, f"label {mask} is missing for image {image}", self.expected_layout)
             if mask.exists() and not image.exists():
-                raise layout_error(
-                    root, f"image {image} is missing for label {mask}", self.expected_layout
-                )
+                raise layout_error(root, f"image {image} is missing for label {mask}", self.expected_layout)
             missing.append(name)
         if not complete:
-            raise layout_error(
-                root, f"none of the {torchgeo_split} tiles was found", self.expected_layout
-            )
+            raise layout_error(root, f"none of the {torchgeo_split} tiles was found", self.expected_layout)
         if missing:
             warnings.warn(
                 f"{root}: {len(missing)} {torchgeo_split} tile(s) missing, e.g. {missing[0]}; "

@@ -189,9 +189,7 @@ class TiledSegmentationDataset(SegmentationDataset):
         pad_w = self.tile_size - array.shape[-1]
         if pad_h <= 0 and pad_w <= 0:
             return array
-        return np.pad(
-            array, ((0, 0), (0, max(pad_h, 0)), (0, max(pad_w, 0))), constant_values=value
-        )
+        return np.pad(array, ((0, 0), (0, max(pad_h, 0)), (0, max(pad_w, 0))), constant_values=value)
 
     def _load_image(self, path: Path) -> torch.Tensor:
         return read_image(path, self.image_bands)

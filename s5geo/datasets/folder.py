@@ -190,7 +190,8 @@ class SegmentationFolder(SegmentationDataset):
             raise ValueError("give exactly one of root, images (+ masks) or pairs")
         self.classes = tuple(classes)  # type: ignore[misc]
         self.colors = (  # type: ignore[misc]
-            tuple(tuple(int(v) for v in c) for c in colors) if colors is not None
+            tuple(tuple(int(v) for v in c) for c in colors)
+            if colors is not None
             else default_colors(len(classes))
         )
         self._decode_rgb = colors is not None and mask_format != "index"
@@ -207,8 +208,9 @@ class SegmentationFolder(SegmentationDataset):
         elif images is not None:
             if masks is None:
                 raise ValueError("images needs masks (UnlabeledFolder reads images alone)")
-            found = self._match(self._as_files(images, image_extensions),
-                                self._as_files(masks, mask_extensions), str(images))
+            found = self._match(
+                self._as_files(images, image_extensions), self._as_files(masks, mask_extensions), str(images)
+            )
             where = images if isinstance(images, str | os.PathLike) else "images"
         else:
             found = self._scan_root(Path(root), image_dir, mask_dir)  # type: ignore[arg-type]
@@ -241,9 +243,7 @@ class SegmentationFolder(SegmentationDataset):
         for mask in masks:
             stem = _stem(mask, self.mask_suffix)
             if stem in by_stem:
-                raise DatasetLayoutError(
-                    f"{mask}: two masks for image stem {stem!r} ({by_stem[stem]})"
-                )
+                raise DatasetLayoutError(f"{mask}: two masks for image stem {stem!r} ({by_stem[stem]})")
             by_stem[stem] = mask
         missing = [image for image in images if image.stem not in by_stem]
         if missing:
@@ -264,9 +264,7 @@ class SegmentationFolder(SegmentationDataset):
         for folder in image_dirs:
             masks_folder = folder.parent / mask_dir
             if not masks_folder.is_dir():
-                raise layout_error(
-                    root, f"{folder} has no sibling folder {mask_dir!r}", FOLDER_LAYOUT
-                )
+                raise layout_error(root, f"{folder} has no sibling folder {mask_dir!r}", FOLDER_LAYOUT)
             pairs += self._match(
                 _list_files(folder, self.image_extensions),
                 _list_files(masks_folder, self.mask_extensions),

@@ -64,8 +64,7 @@ NC_LANDSAT_COLORS = (
 )
 
 LANDSAT_LAYOUT = (
-    "<root>/lsat7_<year>_<band>.tif, one single-band GeoTIFF per band "
-    "(bands 10, 20, 30, 40, 50, 70)"
+    "<root>/lsat7_<year>_<band>.tif, one single-band GeoTIFF per band (bands 10, 20, 30, 40, 50, 70)"
 )
 
 
@@ -138,9 +137,7 @@ class _PlotMixin:
 
     colors: Sequence[Sequence[int]] = NC_LANDSAT_COLORS
 
-    def plot(
-        self, sample: dict[str, Any], show_titles: bool = True, suptitle: str | None = None
-    ) -> Any:
+    def plot(self, sample: dict[str, Any], show_titles: bool = True, suptitle: str | None = None) -> Any:
         """Plot a sample's image (first three bands, stretched), mask and prediction if present."""
         return plot_segmentation_sample(sample, self.colors, show_titles, suptitle)
 
@@ -202,8 +199,7 @@ class LandsatScene(_PlotMixin, RasterDataset):
             super().__init__(paths, crs, res, bands, None, cache)
         except DatasetNotFoundError as error:
             raise DatasetLayoutError(
-                f"{_paths_list(paths)}: no {self.filename_glob} file found. "
-                f"Expected layout: {LANDSAT_LAYOUT}"
+                f"{_paths_list(paths)}: no {self.filename_glob} file found. Expected layout: {LANDSAT_LAYOUT}"
             ) from error
         self.sample_transforms = transforms
         self.nodata_fill = nodata_fill
@@ -402,18 +398,14 @@ class VectorLabels(_PlotMixin, VectorDataset):
         try:
             super().__init__(paths, crs, res, None, label_name, "semantic_segmentation", layer)
         except DatasetNotFoundError as error:
-            raise DatasetLayoutError(
-                f"{listed}: no vector file ({self.filename_glob}) found"
-            ) from error
+            raise DatasetLayoutError(f"{listed}: no vector file ({self.filename_glob}) found") from error
         self.sample_transforms = transforms
         import pyogrio
 
         for filepath in self.index.filepath:
             fields = list(pyogrio.read_info(filepath, layer=layer)["fields"])
             if label_name not in fields:
-                raise DatasetLayoutError(
-                    f"{filepath}: no attribute field {label_name!r} (fields: {fields})"
-                )
+                raise DatasetLayoutError(f"{filepath}: no attribute field {label_name!r} (fields: {fields})")
 
     def get_label(self, feature: pd.Series) -> int:
         """Rasterised value of a polygon: its class value, or ``offset + index`` of its name."""
@@ -423,8 +415,7 @@ class VectorLabels(_PlotMixin, VectorDataset):
                 return self.classes.index(value) + self.offset
             if self.unknown == "error":
                 raise InvalidMaskError(
-                    f"polygon label {value!r} (field {self.label_name!r}) is not one of "
-                    f"{self.classes}"
+                    f"polygon label {value!r} (field {self.label_name!r}) is not one of {self.classes}"
                 )
             return 0
         if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -120,9 +120,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
                 raise layout_error(self.root, f"missing folder {folder}", ISAID_LAYOUT)
         masks = {e.name for e in os.scandir(mask_dir) if e.name.endswith(MASK_SUFFIX)}
         images = sorted(
-            Path(e.path)
-            for e in os.scandir(image_dir)
-            if e.name.lower().endswith(".png") and e.is_file()
+            Path(e.path) for e in os.scandir(image_dir) if e.name.lower().endswith(".png") and e.is_file()
         )
         if not images:
             raise layout_error(self.root, f"no .png image in {image_dir}", ISAID_LAYOUT)

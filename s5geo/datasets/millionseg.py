@@ -160,9 +160,7 @@ class MillionSeg(SegmentationDataset):
         ]
 
     @classmethod
-    def write_manifest(
-        cls, root: PathLike, out: PathLike, part: Part | Literal["all"] = "all"
-    ) -> int:
+    def write_manifest(cls, root: PathLike, out: PathLike, part: Part | Literal["all"] = "all") -> int:
         """Walk the layout once and write a CSV manifest (``image,mask``, relative to ``root``).
 
         Args:

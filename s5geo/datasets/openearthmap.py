@@ -138,9 +138,7 @@ class OpenEarthMap(TiledSegmentationDataset):
         """Region folder of a listed file name (``"el_rodeo_12.tif"`` -> ``"el_rodeo"``)."""
         match = _NAME.fullmatch(name)
         if match is None:
-            raise S5GeoError(
-                f"OpenEarthMap: {name!r} is not a file name of the form <region>_<n>.tif"
-            )
+            raise S5GeoError(f"OpenEarthMap: {name!r} is not a file name of the form <region>_<n>.tif")
         return match["region"]
 
     def _add_split(self, part: str) -> None:
@@ -176,8 +174,7 @@ class OpenEarthMap(TiledSegmentationDataset):
                 )
             raise layout_error(
                 self.root,
-                f"{len(missing_images)} image(s) listed in {part}.txt are missing, "
-                f"e.g. {first}{hint}",
+                f"{len(missing_images)} image(s) listed in {part}.txt are missing, e.g. {first}{hint}",
                 EXPECTED_LAYOUT,
             )
 

@@ -50,7 +50,8 @@ class UnlabeledFolder(SegmentationDataset):
         super().__init__(transforms)
         self.classes = tuple(classes)  # type: ignore[misc]
         self.colors = (  # type: ignore[misc]
-            tuple(tuple(int(v) for v in c) for c in colors) if colors is not None
+            tuple(tuple(int(v) for v in c) for c in colors)
+            if colors is not None
             else default_colors(len(classes))
         )
         if isinstance(root, str | os.PathLike):
@@ -61,9 +62,7 @@ class UnlabeledFolder(SegmentationDataset):
             walker = folder.rglob("*") if recursive else folder.iterdir()
             files = sorted(p for p in walker if p.suffix.lower() in exts and p.is_file())
             if not files:
-                raise layout_error(
-                    folder, f"no image with extension {sorted(exts)} found", UNLABELED_LAYOUT
-                )
+                raise layout_error(folder, f"no image with extension {sorted(exts)} found", UNLABELED_LAYOUT)
         else:
             files = [Path(p) for p in root]
             if not files:

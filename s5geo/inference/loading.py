@@ -63,9 +63,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, ModelMetadata]:
         **dict(hparams.get("model_kwargs") or {}),
     )
     prefix = "model."
-    weights = {
-        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-    }
+    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     if not weights:
         raise S5GeoError(f"{path}: checkpoint has no weights under the prefix {prefix!r}")
     try:

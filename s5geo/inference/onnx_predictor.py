@@ -96,9 +96,7 @@ class OnnxPredictor:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads)
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=providers
-            )
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise S5GeoError(f"{self.path}: onnxruntime cannot load the model ({first})") from error

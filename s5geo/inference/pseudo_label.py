@@ -132,8 +132,9 @@ def pseudo_label(
     meta = predictor.metadata
     window = int(window_size or meta.window_size)
     palette = [v for color in meta.colors for v in color]
-    logger.info("pseudo-labelling %d images (shard %d/%d) on %s", len(todo), index, count,
-                predictor.device_name)
+    logger.info(
+        "pseudo-labelling %d images (shard %d/%d) on %s", len(todo), index, count, predictor.device_name
+    )
 
     foreground: list[str] = []
     labelled = skipped = 0
@@ -165,8 +166,15 @@ def pseudo_label(
             x = pad_to(normalise(raw, np.ones((len(batch), h, w), bool), meta), window, window)
             return list(predictor.predict(x)[:, :, :h, :w].astype(np.float32))
         return [
-            predict_array(img, predictor.predict, meta, window_size=window, overlap=overlap,
-                          blend=blend, batch_size=batch_size)
+            predict_array(
+                img,
+                predictor.predict,
+                meta,
+                window_size=window,
+                overlap=overlap,
+                blend=blend,
+                batch_size=batch_size,
+            )
             for _, _, img in batch
         ]
 
@@ -190,10 +198,15 @@ def pseudo_label(
         tmp = list_path.with_name(f".{list_path.name}.{os.getpid()}.part")
         tmp.write_text("".join(f"{name}\n" for name in sorted(foreground)))
         os.replace(tmp, list_path)
-    stats = PseudoLabelStats(len(todo), labelled, skipped,
-                             len(foreground) if min_foreground is not None else None, seconds)
-    logger.info("labelled %d images, skipped %d finished ones, %.2f images/s",
-                labelled, skipped, stats.images_per_second)
+    stats = PseudoLabelStats(
+        len(todo), labelled, skipped, len(foreground) if min_foreground is not None else None, seconds
+    )
+    logger.info(
+        "labelled %d images, skipped %d finished ones, %.2f images/s",
+        labelled,
+        skipped,
+        stats.images_per_second,
+    )
     return stats
 
 

@@ -112,9 +112,7 @@ def segment_raster(
         )
     if confidence:
         targets["confidence"] = (
-            output.with_name(f"{output.stem}_confidence.tif")
-            if confidence is True
-            else Path(confidence)
+            output.with_name(f"{output.stem}_confidence.tif") if confidence is True else Path(confidence)
         )
     for path in targets.values():
         if path.exists() and not overwrite:
@@ -207,8 +205,9 @@ class _Job:
         # Skip mask reads when GDAL says every pixel of the selected bands is valid.
         flags = [src.mask_flag_enums[b - 1] for b in self.bands if 1 <= b <= src.count]
         self.masked = any(MaskFlags.all_valid not in f for f in flags)
-        self.floating = any(np.issubdtype(np.dtype(src.dtypes[b - 1]), np.floating)
-                            for b in self.bands if 1 <= b <= src.count)
+        self.floating = any(
+            np.issubdtype(np.dtype(src.dtypes[b - 1]), np.floating) for b in self.bands if 1 <= b <= src.count
+        )
 
     def check(self, nodata: int) -> None:
         name = self.src.name
@@ -374,9 +373,7 @@ class _Job:
 class _RowBuffers:
     """Output arrays of one row of windows (rows ``[row_starts[i], row_starts[i + 1])``)."""
 
-    def __init__(
-        self, grid: WindowGrid, i: int, datasets: dict, probabilities: str | None, k: int
-    ) -> None:
+    def __init__(self, grid: WindowGrid, i: int, datasets: dict, probabilities: str | None, k: int) -> None:
         self.top = grid.row_starts[i]
         bottom = grid.row_starts[i + 1] if i + 1 < len(grid.row_starts) else grid.height
         h, w = bottom - self.top, grid.width

@@ -223,9 +223,7 @@ class StreamingStitcher:
             self._weights[key] = self.grid.weights(i, j, self.blend)
         return self._weights[key]
 
-    def add(
-        self, window: Window, values: np.ndarray, mask: np.ndarray | None = None
-    ) -> list[Block]:
+    def add(self, window: Window, values: np.ndarray, mask: np.ndarray | None = None) -> list[Block]:
         """Accumulate one window prediction and return the blocks it finished.
 
         Args:
@@ -315,7 +313,6 @@ class StreamingStitcher:
     def finished(self) -> bool:
         """Whether all windows of the grid were added."""
         return self._expected == (len(self.grid.row_starts), 0)
-
 
 
 def argmax(scores: np.ndarray) -> np.ndarray:

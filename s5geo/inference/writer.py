@@ -151,9 +151,7 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
             if valid is not None:
                 classes = np.where(valid.astype(bool), classes, np.uint8(self.nodata))
             fallback = f"b{batch_idx:07d}_{k:03d}_r{trainer.global_rank}"
-            self._write_tile(
-                self._rank_dir(trainer.global_rank), fallback, classes, bounds, crs, keep
-            )
+            self._write_tile(self._rank_dir(trainer.global_rank), fallback, classes, bounds, crs, keep)
 
     def on_predict_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Wait for all ranks, then let rank 0 build the VRT mosaic."""
@@ -230,8 +228,17 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
             path = folder / f"{fallback_name}.tif"
         tmp = path.with_name(f".{path.name}.part")
         with rasterio.open(
-            tmp, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-            dtype="uint8", crs=crs, transform=transform, nodata=self.nodata, compress="deflate",
+            tmp,
+            "w",
+            driver="GTiff",
+            width=data.shape[1],
+            height=data.shape[0],
+            count=1,
+            dtype="uint8",
+            crs=crs,
+            transform=transform,
+            nodata=self.nodata,
+            compress="deflate",
         ) as dst:
             dst.write(data, 1)
             if self.colors:
@@ -302,9 +309,7 @@ def build_vrt(tiles: Sequence[Path], output: Path, nodata: int = 255) -> Path:
             for i in range(256)
         )
         color_xml = f"    <ColorInterp>Palette</ColorInterp><ColorTable>{entries}</ColorTable>\n"
-    meta_xml = "".join(
-        f'<MDI key="{html.escape(k)}">{html.escape(v)}</MDI>' for k, v in tags.items()
-    )
+    meta_xml = "".join(f'<MDI key="{html.escape(k)}">{html.escape(v)}</MDI>' for k, v in tags.items())
     text = (
         f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">\n'
         f"  <SRS>{html.escape(crs.to_wkt()) if crs else ''}</SRS>\n"

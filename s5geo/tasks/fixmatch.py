@@ -23,7 +23,9 @@ class FixMatch(SupervisedSegmentation):
        in eval mode (``teacher_mode="eval"``, as the S5 code) or train mode, or by an EMA teacher;
     2. strong view = ``StrongView`` of the weak image, then CutMix with the batch flipped along its
        first dimension (image, pseudo-label, confidence and padding mixed with the same boxes);
-    3. one forward over ``cat(labeled, strong)`` with gradient;
+    3. one forward over ``cat(labeled, strong)`` with gradient (``joint_forward=True``, the reference),
+       or one forward per stream, so that batch-norm statistics of the labeled batch are not computed
+       together with strongly augmented images (``joint_forward=False``; see docs/training.md);
     4. ``loss = (L_s + unlabeled_weight * L_u) / 2`` with L_u normalised by the non-padding pixels.
 
     Args:
@@ -35,6 +37,7 @@ class FixMatch(SupervisedSegmentation):
             ``min(1 - 1 / (it + 1), ema)``, over parameters and buffers.
         cutmix_p: probability that a sample gets a CutMix box.
         strong_kwargs: options of :class:`s5geo.transforms.StrongView`.
+        joint_forward: one forward over labeled + strong images (reference) or one per stream.
         **kwargs: arguments of :class:`s5geo.tasks.base.BaseSegmentationTask`.
     """
 
@@ -64,6 +67,7 @@ class FixMatch(SupervisedSegmentation):
         ema: float | None = None,
         cutmix_p: float = 0.5,
         strong_kwargs: dict[str, Any] | None = None,
+        joint_forward: bool = True,
     ) -> None:
         super().__init__(
             model=model,
@@ -151,8 +155,11 @@ class FixMatch(SupervisedSegmentation):
         label, confidence = self.pseudo_labels(x_w)
         x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padded)
 
-        logits = self(torch.cat([x_l, x_s]))
-        logits_l, logits_s = logits[: x_l.shape[0]], logits[x_l.shape[0] :]
+        if self.hparams.get("joint_forward", True):
+            logits = self(torch.cat([x_l, x_s]))
+            logits_l, logits_s = logits[: x_l.shape[0]], logits[x_l.shape[0] :]
+        else:
+            logits_l, logits_s = self(x_l), self(x_s)
         tau = float(self.hparams.tau)
         loss_s = supervised_loss(logits_l, y_l, int(self.hparams.ignore_index))
         loss_u = fixmatch_unlabeled_loss(logits_s, label_s, conf_s, pad_s, tau)

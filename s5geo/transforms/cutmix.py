@@ -43,9 +43,7 @@ def cutmix_boxes(
     """
     b = batch_size
     apply = torch.rand(b, generator=generator) < p
-    box_area = area[0] + (area[1] - area[0]) * torch.rand(
-        b, generator=generator, dtype=torch.float64
-    )
+    box_area = area[0] + (area[1] - area[0]) * torch.rand(b, generator=generator, dtype=torch.float64)
     box_area = box_area * height * width
     bw = torch.zeros(b, dtype=torch.long)
     bh = torch.zeros(b, dtype=torch.long)
@@ -55,9 +53,7 @@ def cutmix_boxes(
     for _ in range(_MAX_ROUNDS):
         if not todo.any():
             break
-        r = ratio[0] + (ratio[1] - ratio[0]) * torch.rand(
-            b, generator=generator, dtype=torch.float64
-        )
+        r = ratio[0] + (ratio[1] - ratio[0]) * torch.rand(b, generator=generator, dtype=torch.float64)
         cw = torch.sqrt(box_area / r).long()
         ch = torch.sqrt(box_area * r).long()
         cx = torch.randint(0, width, (b,), generator=generator)

@@ -65,9 +65,7 @@ def geometric_resample(
         raise ValueError(f"expected a B x C x H x W image batch, got shape {tuple(image.shape)}")
     b, _, h, w = image.shape
     if mask is not None and mask.shape != (b, h, w):
-        raise ValueError(
-            f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}"
-        )
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}")
     device, s = image.device, crop_size
 
     long_new = _sample_long_sides(b, max(h, w), scale, generator).double()
@@ -75,22 +73,12 @@ def geometric_resample(
     # Reference rounding: the long side is exact, the short side is int(side * factor + 0.5).
     hr = long_new if h >= w else torch.floor(h * factor + 0.5).clamp(min=1)
     wr = long_new if w > h else torch.floor(w * factor + 0.5).clamp(min=1)
-    off_y = torch.floor(
-        torch.rand(b, generator=generator, dtype=torch.float64) * ((hr - s).clamp(min=0) + 1)
-    )
-    off_x = torch.floor(
-        torch.rand(b, generator=generator, dtype=torch.float64) * ((wr - s).clamp(min=0) + 1)
-    )
+    off_y = torch.floor(torch.rand(b, generator=generator, dtype=torch.float64) * ((hr - s).clamp(min=0) + 1))
+    off_x = torch.floor(torch.rand(b, generator=generator, dtype=torch.float64) * ((wr - s).clamp(min=0) + 1))
     flip_x = torch.rand(b, generator=generator) < 0.5 if hflip else torch.zeros(b, dtype=torch.bool)
     flip_y = torch.rand(b, generator=generator) < 0.5 if vflip else torch.zeros(b, dtype=torch.bool)
-    quarter = (
-        torch.randint(0, 4, (b,), generator=generator)
-        if rot90
-        else torch.zeros(b, dtype=torch.long)
-    )
-    angle = (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(
-        degrees
-    )
+    quarter = torch.randint(0, 4, (b,), generator=generator) if rot90 else torch.zeros(b, dtype=torch.long)
+    angle = (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(degrees)
     angle = angle + quarter.double() * (math.pi / 2)
 
     # Output pixel centres, centred on the crop, then rotated and flipped (the view's inverse
@@ -106,12 +94,7 @@ def geometric_resample(
     # convention).
     xr = xr + off_x[:, None, None]
     yr = yr + off_y[:, None, None]
-    valid = (
-        (xr >= -0.5)
-        & (yr >= -0.5)
-        & (xr < wr[:, None, None] - 0.5)
-        & (yr < hr[:, None, None] - 0.5)
-    )
+    valid = (xr >= -0.5) & (yr >= -0.5) & (xr < wr[:, None, None] - 0.5) & (yr < hr[:, None, None] - 0.5)
     x_in = (xr + 0.5) * (w / wr)[:, None, None]
     y_in = (yr + 0.5) * (h / hr)[:, None, None]
     grid = torch.stack((x_in / w * 2 - 1, y_in / h * 2 - 1), dim=-1)
@@ -123,9 +106,7 @@ def geometric_resample(
     out = F.grid_sample(
         image.to(work_dtype), grid, mode="bilinear", padding_mode="border", align_corners=False
     )
-    out = (out * valid[:, None].to(out.dtype)).to(
-        image.dtype if image.is_floating_point() else work_dtype
-    )
+    out = (out * valid[:, None].to(out.dtype)).to(image.dtype if image.is_floating_point() else work_dtype)
     if mask is None:
         out_mask = torch.where(valid, 0, IGNORE_INDEX).long()
     else:
