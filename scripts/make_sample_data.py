@@ -53,7 +53,9 @@ def reduce_dubai(source: Path, dest: Path, max_side: int) -> None:
             out_image.parent.mkdir(parents=True, exist_ok=True)
             out_mask.parent.mkdir(parents=True, exist_ok=True)
             image.convert("RGB").resize(size, Image.Resampling.BILINEAR).save(out_image, quality=90)
-            mask.convert("RGB").resize(size, Image.Resampling.NEAREST).save(out_mask, optimize=True)
+            # Nearest keeps colours exact; paletted masks (Tiles 2 and 4) stay paletted, as released.
+            keep = mask if mask.mode in ("P", "RGB") else mask.convert("RGB")
+            keep.resize(size, Image.Resampling.NEAREST).save(out_mask, optimize=True)
 
 
 def copy_landsat(source: Path, dest: Path) -> None:

@@ -1,11 +1,13 @@
 """Render ``docs/img/qgis_segmented.png`` with real QGIS, offscreen.
 
-Segments the NC Landsat sample shipped with s5geo (bands 3, 2, 1 stacked in a VRT) with the plugin's
-"Segment raster (land cover)" algorithm and the tests' tiny ONNX model, lets Processing load and style
-the result (paletted renderer from the model's classes), and renders the input and the styled map side
-by side with ``QgsMapRendererSequentialJob``, plus a legend drawn from the layer's renderer::
+Segments the NC Landsat sample shipped with s5geo (its six bands stacked in a VRT) with the plugin's
+"Segment raster (land cover)" algorithm, lets Processing load and style the result (paletted renderer from
+the model's classes), and renders the input (bands 3-2-1) and the styled map side by side with
+``QgsMapRendererSequentialJob``, plus a legend drawn from the layer's renderer. The model is an exported
+s5geo model, e.g. the demo's Landsat model (``s5geo export s5geo-demo/landsat.ckpt --output landsat.onnx``);
+without one, the tests' tiny 3-band model (which only separates brightness levels)::
 
-    QT_QPA_PLATFORM=offscreen .venv-qgis/bin/python qgis_plugin/tests/render_screenshot.py
+    QT_QPA_PLATFORM=offscreen .venv-qgis/bin/python qgis_plugin/tests/render_screenshot.py [MODEL.onnx]
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def render(layers: list, extent, size: int):
     return job.renderedImage()
 
 
-def main() -> Path:
-    """Run the algorithm and write the screenshot; return its path."""
+def main(model: Path = MODEL) -> Path:
+    """Run the algorithm with ``model`` and write the screenshot; return its path."""
     sys.path[:0] = [str(PLUGIN_ROOT), "/usr/share/qgis/python/plugins"]
     import build
     from osgeo import gdal
@@ -63,17 +65,24 @@ def main() -> Path:
     plugin.initProcessing()
 
     with tempfile.TemporaryDirectory() as folder:
-        vrt = str(Path(folder) / "landsat_rgb.vrt")
-        bands = [str(SAMPLE / f"lsat7_2000_{b}.tif") for b in (30, 20, 10)]
-        stacked = gdal.BuildVRT(vrt, bands, separate=True)
+        tiny = model == MODEL
+        names = (30, 20, 10) if tiny else (10, 20, 30, 40, 50, 70)
+        vrt = str(Path(folder) / "landsat.vrt")
+        stacked = gdal.BuildVRT(vrt, [str(SAMPLE / f"lsat7_2000_{b}.tif") for b in names], separate=True)
         stacked = None  # closing writes the VRT  # noqa: F841
         output = str(Path(folder) / "land_cover.tif")
         processing.runAndLoadResults(
             "s5geo:segment",
-            {"INPUT": vrt, "MODEL": str(MODEL), "WINDOW": 128, "OUTPUT": output},
+            {"INPUT": vrt, "MODEL": str(model), "WINDOW": 128 if tiny else 64, "OUTPUT": output},
         )
         classes_layer = next(iter(QgsProject.instance().mapLayers().values()))
         rgb = QgsRasterLayer(vrt, "Landsat 7 (bands 3-2-1)")
+        if not tiny:
+            from qgis.core import QgsMultiBandColorRenderer
+
+            renderer = QgsMultiBandColorRenderer(rgb.dataProvider(), 3, 2, 1)
+            rgb.setRenderer(renderer)
+            rgb.setDefaultContrastEnhancement()
         left = render([rgb], rgb.extent(), SIZE)
         right = render([classes_layer], rgb.extent(), SIZE)
 
@@ -103,4 +112,4 @@ def main() -> Path:
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else MODEL))

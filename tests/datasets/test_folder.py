@@ -10,7 +10,8 @@ from s5geo.datasets.folder import DUBAI_AERIAL, SegmentationFolder, read_color_m
 from s5geo.errors import DatasetLayoutError, InvalidMaskError
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "dubai_aerial"
-REAL_DUBAI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dubai-aerial"
+# The reduced copy of the real Dubai set shipped with s5geo (RGB and paletted masks, as released).
+REAL_DUBAI = Path(__file__).resolve().parents[2] / "s5geo" / "sample_data" / "dubai_aerial"
 COLORS = DUBAI_AERIAL["colors"]
 GREY, OTHER = (155, 155, 155), (0, 0, 0)
 
@@ -103,7 +104,6 @@ def test_size_mismatch(tmp_path: Path) -> None:
         SegmentationFolder.dubai_aerial(tmp_path)[0]
 
 
-@pytest.mark.skipif(not REAL_DUBAI.is_dir(), reason="real sample data not present")
 def test_real_dubai_sample() -> None:
     ds = SegmentationFolder.dubai_aerial(REAL_DUBAI)
     assert len(ds) == 72

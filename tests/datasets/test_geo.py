@@ -20,7 +20,8 @@ from s5geo.datasets.geo import (
 from s5geo.errors import DatasetLayoutError, InvalidMaskError
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "nc_landsat"
-REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nc-landsat"
+# The real NC Landsat sample shipped with s5geo.
+REAL = Path(__file__).resolve().parents[2] / "s5geo" / "sample_data" / "nc_landsat"
 
 
 def strata() -> np.ndarray:
@@ -149,7 +150,6 @@ def test_plot() -> None:
     assert len(labels.plot(chip).axes) == 2
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason="real sample data not present")
 def test_real_nc_landsat_chips() -> None:
     image, labels = nc_landsat(REAL, "pixels")
     data = image & labels
