@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label a folder or manifest of images with a trained model: palette PNG masks "
         "with the same relative names; resumable and shardable.",
     )
-    parser.add_argument("--model", "-m", required=True, help="s5geo checkpoint (.ckpt) or exported model (.onnx)")
+    parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
     parser.add_argument("--images", "-i", required=True, help="image folder or manifest file")
     parser.add_argument("--output", "-o", required=True, help="output folder for the masks")
     parser.add_argument("--confidence", action="store_true", help="also write confidence PNGs")

@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         "georeferenced uint8 class map with a colour table.",
     )
     parser.add_argument("input", help="input raster (anything GDAL opens)")
-    parser.add_argument("--model", "-m", required=True, help="s5geo checkpoint (.ckpt) or exported model (.onnx)")
+    parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
     parser.add_argument("--output", "-o", required=True, help="output GeoTIFF")
     parser.add_argument("--bands", type=int, nargs="+", help="1-based input bands (model order)")
     parser.add_argument("--window", type=int, help="window size in pixels (default: model's)")
