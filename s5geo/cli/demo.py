@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="s5geo demo",
         description="Run S5 (FixMatch pre-training + fine-tuning) against supervised-only training on the "
-        "Dubai aerial sample, and segment + vectorize the NC Landsat scene. About 10 minutes on 2 CPU cores.",
+        "Dubai aerial sample, and segment + vectorize the NC Landsat scene. About 5 minutes on 2 CPU cores.",
     )
     parser.add_argument(
         "--output", type=Path, default=Path("s5geo-demo"), help="output folder (default: %(default)s)"
