@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from s5geo.errors import S5GeoError
@@ -315,6 +315,15 @@ class BaseSegmentationTask(LightningModule):
         ):
             self.model.reset_classifier(int(self.hparams.num_classes))
         self.init_report = {"transferred": sorted(selected), "skipped": skipped, "missing": missing}
+        not_transferred = [k for k in missing if k not in classifier_names]
+        if not_transferred:
+            # Fine-tuning should transfer everything but the classifier: anything else usually means
+            # the checkpoint is of another architecture.
+            rank_zero_warn(
+                f"init_from {path}: {len(not_transferred)} of {len(own)} network tensors outside the "
+                f"classifier were not in the checkpoint (e.g. {not_transferred[:4]}); is it the same "
+                f"model ({self.hparams.get('model')})?"
+            )
         rank_zero_info(
             f"init_from {path}: transferred {len(selected)} tensors, skipped {len(skipped)}"
             f"{' ' + str(skipped[:8]) if skipped else ''}, re-initialised {len(missing)}"

@@ -129,3 +129,18 @@ def test_freeze_encoder() -> None:
     assert trainable and not any(n.startswith("encoder.") for n in trainable)
     grouped = {id(p) for g in task.parameter_groups() for p in g["params"]}
     assert grouped == {id(p) for p in task.model.parameters() if p.requires_grad}
+
+
+def test_init_from_another_architecture_warns(tmp_path) -> None:
+    import pytest
+    import torch
+
+    from s5geo.tasks import SupervisedSegmentation
+
+    source = SupervisedSegmentation(model="upernet_vit_tiny", num_classes=3, model_kwargs={"img_size": 32})
+    path = tmp_path / "vit.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in source.model.state_dict().items()}}, path)
+    target = SupervisedSegmentation(model="upernet_resnet18", num_classes=3)
+    with pytest.warns(UserWarning, match="not in the checkpoint"):
+        report = target.load_pretrained(path)
+    assert report["missing"]  # the encoder kept its own initialisation
