@@ -188,11 +188,9 @@ def pretrain(
         The last logged training values (loss terms, fraction of pixels above tau, lr).
     """
     seed_everything(config.seed, verbose=False)
-    task = METHODS[method](
-        **_task_kwargs(config, len(DUBAI_AERIAL["classes"])),
-        tau=config.tau,
-        joint_forward=config.joint_forward,
-    )
+    # UniMatch forwards labeled images with the weak ones and the strong views on their own already.
+    options = {"joint_forward": config.joint_forward} if method == "fixmatch" else {}
+    task = METHODS[method](**_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau, **options)
     return _fit(task, datamodule, config.pretrain_steps, checkpoint, progress)
 
 
