@@ -8,7 +8,6 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -23,9 +22,9 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
     QgsUnitTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from ..runtime import deps
+from .base import S5GeoAlgorithm
 from .styling import ClassStyle
 
 DEVICE_OPTIONS = ("auto", "cpu", "cuda")
@@ -59,7 +58,7 @@ def dependency_problem(model_path: str) -> str | None:
     return None
 
 
-class SegmentAlgorithm(QgsProcessingAlgorithm):
+class SegmentAlgorithm(S5GeoAlgorithm):
     """Sliding-window land-cover segmentation of a raster layer with an s5geo model."""
 
     INPUT = "INPUT"
@@ -77,24 +76,11 @@ class SegmentAlgorithm(QgsProcessingAlgorithm):
     POLYGONS = "POLYGONS"
     DEVICE_USED = "DEVICE_USED"
 
-    def tr(self, text: str) -> str:
-        """Translate ``text``."""
-        return QCoreApplication.translate("S5GeoSegment", text)
-
-    def createInstance(self) -> SegmentAlgorithm:  # noqa: N802, D102
-        return SegmentAlgorithm()
-
     def name(self) -> str:  # noqa: D102
         return "segment"
 
     def displayName(self) -> str:  # noqa: N802, D102
         return self.tr("Segment raster (land cover)")
-
-    def group(self) -> str:  # noqa: D102
-        return self.tr("Land cover")
-
-    def groupId(self) -> str:  # noqa: N802, D102
-        return "landcover"
 
     def shortHelpString(self) -> str:  # noqa: N802, D102
         return self.tr(

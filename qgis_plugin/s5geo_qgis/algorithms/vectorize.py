@@ -6,7 +6,6 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -14,12 +13,12 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
+from .base import S5GeoAlgorithm
 from .styling import ClassStyle
 
 
-class VectorizeAlgorithm(QgsProcessingAlgorithm):
+class VectorizeAlgorithm(S5GeoAlgorithm):
     """Class raster -> polygons per class, with minimum area and simplification, styled by class."""
 
     INPUT = "INPUT"
@@ -27,24 +26,11 @@ class VectorizeAlgorithm(QgsProcessingAlgorithm):
     SIMPLIFY = "SIMPLIFY"
     OUTPUT = "OUTPUT"
 
-    def tr(self, text: str) -> str:
-        """Translate ``text``."""
-        return QCoreApplication.translate("S5GeoVectorize", text)
-
-    def createInstance(self) -> VectorizeAlgorithm:  # noqa: N802, D102
-        return VectorizeAlgorithm()
-
     def name(self) -> str:  # noqa: D102
         return "vectorize"
 
     def displayName(self) -> str:  # noqa: N802, D102
         return self.tr("Vectorize land-cover map")
-
-    def group(self) -> str:  # noqa: D102
-        return self.tr("Land cover")
-
-    def groupId(self) -> str:  # noqa: N802, D102
-        return "landcover"
 
     def shortHelpString(self) -> str:  # noqa: N802, D102
         return self.tr(
