@@ -12,7 +12,9 @@ Every step writes its outputs atomically and is skipped on a re-run unless ``for
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
@@ -178,6 +180,9 @@ def run_demo(
     """
     from s5geo.demo.report import write_report
 
+    # The demo prints its own step lines; Lightning's per-fit banners and tips would drown them.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     data = data or sample_data_root()
     output = Path(output)
     start = time.perf_counter()
