@@ -29,6 +29,7 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "pseudo-label": ("pseudo_label", "Label a folder or list of images with a trained model"),
     "export": ("export", "Export a trained model to ONNX with its metadata"),
     "demo": ("demo", "Run the S5 demo on the sample data shipped with s5geo"),
+    "weights": ("weights", "List, fetch (resumable, verified) and convert pre-trained weights"),
 }
 
 
