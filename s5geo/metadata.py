@@ -5,14 +5,38 @@ This module must not import torch: the QGIS plugin uses it in a Python that only
 
 from __future__ import annotations
 
+import colorsys
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from s5geo._version import __version__
 
-#: Metadata key under which the JSON document is stored (ONNX ``metadata_props``, checkpoints).
+#: Metadata key under which the JSON document is stored (ONNX ``metadata_props``, raster tags).
 METADATA_KEY = "s5geo"
+
+#: Key of a Lightning/s5geo checkpoint dict under which :meth:`ModelMetadata.to_dict` is stored.
+CHECKPOINT_METADATA_KEY = "s5geo_metadata"
+
+#: Matplotlib's ``tab20`` colours (as 0-255 RGB), the first 20 default class colours.
+_TAB20: tuple[tuple[int, int, int], ...] = (
+    (31, 119, 180), (174, 199, 232), (255, 127, 14), (255, 187, 120), (44, 160, 44),
+    (152, 223, 138), (214, 39, 40), (255, 152, 150), (148, 103, 189), (197, 176, 213),
+    (140, 86, 75), (196, 156, 148), (227, 119, 194), (247, 182, 210), (127, 127, 127),
+    (199, 199, 199), (188, 189, 34), (219, 219, 141), (23, 190, 207), (158, 218, 229),
+)  # fmt: skip
+
+
+def default_colors(n: int) -> tuple[tuple[int, int, int], ...]:
+    """Return ``n`` distinct colours for classes that have none.
+
+    The first 20 are matplotlib's ``tab20``; further ones step the hue by the golden angle.
+    """
+    colors = list(_TAB20[:n])
+    for i in range(len(colors), n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65, 0.95)
+        colors.append((int(r * 255), int(g * 255), int(b * 255)))
+    return tuple(colors)
 
 
 @dataclass

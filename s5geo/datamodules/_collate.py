@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from s5geo.constants import IGNORE_INDEX
 
 Sample = dict[str, Any]
 

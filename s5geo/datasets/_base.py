@@ -17,9 +17,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from torch import Tensor
 from torchgeo.datasets import NonGeoDataset
 
+from s5geo.constants import IGNORE_INDEX
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
-
-IGNORE_INDEX = 255
 
 Sample = dict[str, Any]
 Transform = Callable[[Sample], Sample]

@@ -40,30 +40,10 @@ from s5geo.datasets._base import (
     read_raster,
 )
 from s5geo.errors import InvalidMaskError, S5GeoError
+from s5geo.inference.tiling import window_starts
 
-
-def grid_starts(length: int, tile: int, stride: int) -> list[int]:
-    """Start offsets of the windows along one axis.
-
-    Args:
-        length: size of the axis in pixels.
-        tile: window size.
-        stride: step between windows (at most ``tile``, so that nothing is skipped).
-
-    Returns:
-        Offsets ``0, stride, 2 * stride, ...`` with the last one set to ``length - tile`` so that
-        the last window ends on the border; ``[0]`` when the axis is not longer than one tile.
-    """
-    if tile <= 0 or stride <= 0:
-        raise ValueError(f"tile ({tile}) and stride ({stride}) must be positive")
-    if stride > tile:
-        raise ValueError(f"stride ({stride}) larger than the tile ({tile}) would skip pixels")
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, stride))
-    if starts[-1] != length - tile:
-        starts.append(length - tile)
-    return starts
+#: Start offsets of the windows along one axis (see :func:`s5geo.inference.tiling.window_starts`).
+grid_starts = window_starts
 
 
 @dataclass(frozen=True)
@@ -87,8 +67,8 @@ def tile_grid(
 ) -> list[Tile]:
     """All windows of a ``height x width`` image, row by row (see the module docstring)."""
     stride = tile_size if stride is None else stride
-    rows = grid_starts(height, tile_size, stride)
-    cols = grid_starts(width, tile_size, stride)
+    rows = window_starts(height, tile_size, stride)
+    cols = window_starts(width, tile_size, stride)
     return [
         Tile(file_index, row, col, min(tile_size, height), min(tile_size, width))
         for row in rows
@@ -138,7 +118,7 @@ class TiledSegmentationDataset(SegmentationDataset):
             if tile_size <= 0:
                 raise ValueError(f"tile_size must be positive, got {tile_size}")
             stride = tile_size if stride is None else stride
-            grid_starts(tile_size, tile_size, stride)  # validates the stride
+            window_starts(tile_size, tile_size, stride)  # validates the stride
         elif stride is not None:
             raise ValueError("stride is only used with tile_size")
         self.tile_size = tile_size

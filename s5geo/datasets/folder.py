@@ -27,6 +27,7 @@ from s5geo.datasets._base import (
     rgb_to_index,
 )
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
+from s5geo.metadata import default_colors
 
 PathLike = str | os.PathLike[str]
 Color = tuple[int, int, int]
@@ -86,17 +87,6 @@ def _band_count(path: PathLike) -> tuple[int, bool]:
                 return src.count, src.colorinterp[0] == ColorInterp.palette
         except RasterioIOError as error:
             raise S5GeoError(f"{path}: cannot read raster ({error})") from error
-
-
-def default_colors(n: int) -> tuple[Color, ...]:
-    """Return ``n`` distinct plotting colours (tab20 cycled) for datasets without a colour map."""
-    import matplotlib
-
-    cmap = matplotlib.colormaps["tab20"]
-    return tuple(
-        tuple(round(255 * c) for c in cmap(i % 20)[:3])  # type: ignore[misc]
-        for i in range(n)
-    )
 
 
 def _list_files(folder: Path, extensions: Sequence[str], recursive: bool = False) -> list[Path]:

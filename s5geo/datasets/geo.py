@@ -38,8 +38,8 @@ from torchgeo.datasets import RasterDataset, VectorDataset
 from torchgeo.datasets.errors import DatasetNotFoundError
 
 from s5geo.datasets._base import IGNORE_INDEX, Transform, plot_segmentation_sample
-from s5geo.datasets.folder import default_colors
 from s5geo.errors import DatasetLayoutError, InvalidMaskError
+from s5geo.metadata import default_colors
 
 PathLike = str | os.PathLike[str]
 

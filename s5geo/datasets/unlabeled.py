@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from s5geo.datasets._base import SegmentationDataset, Transform, layout_error
-from s5geo.datasets.folder import IMAGE_EXTENSIONS, default_colors
+from s5geo.datasets.folder import IMAGE_EXTENSIONS
+from s5geo.metadata import default_colors
 
 PathLike = str | os.PathLike[str]
 

@@ -9,10 +9,7 @@ import torch
 from torch import nn
 
 from s5geo.errors import S5GeoError
-from s5geo.metadata import ModelMetadata
-
-#: Key of the model metadata in a task checkpoint (see docs/architecture.md).
-CHECKPOINT_METADATA_KEY = "s5geo_metadata"
+from s5geo.metadata import CHECKPOINT_METADATA_KEY, ModelMetadata
 
 
 def _build_model(name: str, num_classes: int, in_channels: int, **kwargs: Any) -> nn.Module:

@@ -29,7 +29,8 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     """Return window offsets along one axis covering ``[0, length)``.
 
     Windows start every ``stride`` pixels; the last one is aligned to the end so that every pixel is
-    covered without reading past the raster. If ``length <= window`` there is one window at 0.
+    covered without reading past the raster. If ``length <= window`` there is one window at 0. This is
+    the one window layout of s5geo: prediction grids, dataset tiles and sliding-window evaluation.
 
     Args:
         length: raster size along the axis.
@@ -38,11 +39,16 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
 
     Returns:
         Sorted, distinct window offsets.
+
+    Raises:
+        ValueError: if ``length`` is not positive or ``stride`` is outside ``[1, window]``.
     """
     if length <= 0:
         raise ValueError(f"raster length must be positive, got {length}")
     if not 1 <= stride <= window:
-        raise ValueError(f"stride must be in [1, window={window}], got {stride}")
+        raise ValueError(
+            f"stride must be in [1, window={window}] (a larger one would skip pixels), got {stride}"
+        )
     if length <= window:
         return [0]
     last = length - window

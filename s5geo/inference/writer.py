@@ -32,10 +32,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from rasterio.transform import from_origin
 
 from s5geo.inference.tiling import argmax
-from s5geo.metadata import class_name_tags
-
-#: Key of the model metadata in a task checkpoint (see docs/architecture.md).
-_METADATA_KEY = "s5geo_metadata"
+from s5geo.metadata import CHECKPOINT_METADATA_KEY, class_name_tags
 
 
 def _box(bounds: Any) -> tuple[float, float, float, float]:
@@ -95,7 +92,7 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         """Remember the model metadata of the checkpoint given as ``ckpt_path``."""
-        metadata = checkpoint.get(_METADATA_KEY)
+        metadata = checkpoint.get(CHECKPOINT_METADATA_KEY)
         if isinstance(metadata, dict):
             self._checkpoint_metadata = metadata
 
@@ -265,7 +262,7 @@ def _read_checkpoint_metadata(path: Path) -> dict[str, Any] | None:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # not a zip checkpoint, or not readable: metadata is optional here
         return None
-    metadata = checkpoint.get(_METADATA_KEY) if isinstance(checkpoint, dict) else None
+    metadata = checkpoint.get(CHECKPOINT_METADATA_KEY) if isinstance(checkpoint, dict) else None
     return metadata if isinstance(metadata, dict) else None
 
 

@@ -21,8 +21,10 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
+from s5geo.constants import IGNORE_INDEX
 from s5geo.errors import S5GeoError
-from s5geo.tasks.losses import IGNORE_INDEX
+from s5geo.inference.tiling import window_starts
+from s5geo.metadata import CHECKPOINT_METADATA_KEY, default_colors
 from s5geo.tasks.metrics import SegmentationMetrics, format_class_table
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -71,12 +73,7 @@ def sliding_window_logits(
     if ph or pw:
         image = F.pad(image, (0, pw, 0, ph))
     hp, wp = image.shape[-2:]
-    ys = list(range(0, hp - window + 1, stride))
-    xs = list(range(0, wp - window + 1, stride))
-    if ys[-1] != hp - window:
-        ys.append(hp - window)
-    if xs[-1] != wp - window:
-        xs.append(wp - window)
+    ys, xs = window_starts(hp, window, stride), window_starts(wp, window, stride)
     total: Tensor | None = None
     count = torch.zeros(1, 1, hp, wp, device=image.device)
     for y in ys:
@@ -88,17 +85,6 @@ def sliding_window_logits(
             count[..., y : y + window, x : x + window] += 1
     assert total is not None
     return (total / count)[..., :h, :w]
-
-
-def default_palette(n: int) -> list[tuple[int, int, int]]:
-    """Return ``n`` distinct colours (golden-angle hues) for classes without colours."""
-    import colorsys
-
-    colors = []
-    for i in range(n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.65, 0.95)
-        colors.append((int(r * 255), int(g * 255), int(b * 255)))
-    return colors
 
 
 class BaseSegmentationTask(LightningModule):
@@ -431,7 +417,7 @@ class BaseSegmentationTask(LightningModule):
         n, c = int(hp.num_classes), int(hp.in_channels)
         colors = getattr(dm, "colors", None)
         if colors is None or len(colors) != n:
-            colors = default_palette(n)
+            colors = default_colors(n)
         scale = getattr(dm, "scale", 255.0)
         scale_t = torch.as_tensor(scale, dtype=torch.float64).flatten()
         if scale_t.numel() not in (1, c):
@@ -470,7 +456,7 @@ class BaseSegmentationTask(LightningModule):
         LightningCLI (``s5geo predict/test --ckpt_path``) rebuilds the task from ``_class_path`` in the
         hyper-parameters; ``s5geo fit`` writes it, and this adds it for checkpoints saved from Python.
         """
-        checkpoint["s5geo_metadata"] = self.model_metadata().to_dict()
+        checkpoint[CHECKPOINT_METADATA_KEY] = self.model_metadata().to_dict()
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict):
             hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-IGNORE_INDEX = 255
+from s5geo.constants import IGNORE_INDEX
 
 
 def supervised_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:

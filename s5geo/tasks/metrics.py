@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-IGNORE_INDEX = 255
+from s5geo.constants import IGNORE_INDEX
 
 
 class SegmentationMetrics(Metric):

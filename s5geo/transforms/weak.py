@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
-IGNORE_INDEX = 255
+from s5geo.constants import IGNORE_INDEX
 
 
 def _sample_long_sides(
