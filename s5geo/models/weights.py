@@ -478,6 +478,13 @@ def _download(entry: WeightsEntry, url: str, target: Path, progress: bool) -> Pa
                     raise S5GeoError(
                         f"cannot download {entry.name!r} from {url}: HTTP {response.status_code}"
                     )
+                content_range = response.headers.get("Content-Range", "")
+                if response.status_code == 206 and not content_range.startswith(f"bytes {offset}-"):
+                    part.unlink(missing_ok=True)
+                    raise S5GeoError(
+                        f"{url} answered the resume of {entry.file_name} with the wrong range "
+                        f"({content_range or 'none'}); the partial file was deleted, run again"
+                    )
                 length = response.headers.get("Content-Length")
                 total = offset + int(length) if length and length.isdigit() else None
                 with (
