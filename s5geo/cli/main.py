@@ -8,6 +8,7 @@ subcommands are small argparse programs in their own modules, imported only when
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -45,8 +46,19 @@ def _usage() -> str:
     lines += ["", "tools:"]
     available = {name: v for name, v in TOOL_COMMANDS.items() if _module_exists(v[0])}
     lines += [f"  {name:<14}{text}" for name, (_, text) in available.items()]
-    lines += ["", "Run `s5geo <command> --help` for the options of a command."]
+    lines += [
+        "",
+        "Run `s5geo <command> --help` for the options of a command; `s5geo --debug <command> ...`",
+        "shows the traceback of an error.",
+    ]
     return "\n".join(lines)
+
+
+def _one_line(error: BaseException) -> str:
+    """The message of ``error`` on one line (nested messages keep their first lines, joined)."""
+    text = str(error).strip() or type(error).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[:4]) + (" ..." if len(lines) > 4 else "")
 
 
 def _module_exists(module: str) -> bool:
@@ -63,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit status.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get("S5GEO_DEBUG"))
+    if args[:1] == ["--debug"]:
+        debug, args = True, args[1:]
+        if argv is None:
+            sys.argv = [sys.argv[0], *args]  # LightningCLI and DDP's launcher read sys.argv
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
         return 0 if args else 2
@@ -78,11 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             # From the real command line LightningCLI reads sys.argv itself (DDP re-launches it).
             run_lightning_cli(None if argv is None else [command, *rest])
             return 0
+        if command in TOOL_COMMANDS and "--debug" in rest:
+            debug, rest = True, [a for a in rest if a != "--debug"]
         if command in TOOL_COMMANDS and _module_exists(TOOL_COMMANDS[command][0]):
             module = importlib.import_module(f"s5geo.cli.{TOOL_COMMANDS[command][0]}")
             return int(module.main(rest) or 0)
     except S5GeoError as error:
-        print(f"s5geo {command}: error: {error}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"s5geo {command}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except OSError as error:  # disk full, permissions... raised where no file name was known
+        if debug:
+            raise
+        print(f"s5geo {command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"s5geo {command}: interrupted", file=sys.stderr)
