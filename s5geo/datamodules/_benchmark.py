@@ -1,9 +1,14 @@
-"""Shared constructor of the benchmark datamodules (paper Table 12 defaults)."""
+"""The base of the benchmark datamodules (paper Table 12 defaults).
+
+A benchmark's datamodule is a few lines: its dataset class, the ``default_*_split`` class attributes
+and a default ``root`` (and ``tile_size`` where training reads fixed windows), as in
+:class:`~s5geo.datamodules.LoveDADataModule`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from torch.utils.data import Dataset
 
@@ -11,16 +16,34 @@ from s5geo.datamodules.base import S5DataModule
 
 
 class BenchmarkDataModule(S5DataModule):
-    """A :class:`S5DataModule` for a benchmark dataset with ``root``, ``tile_size`` and ``stride``.
+    """A :class:`S5DataModule` for a benchmark dataset with ``root``, ``split``, a window size and ``stride``.
 
-    Training reads ``tile_size`` windows (``None``: whole images, randomly cropped in the loader);
-    evaluation reads ``eval_tile_size`` windows (``None``: whole images, batch 1).
+    Training reads ``tile_size`` windows (None: whole images, randomly cropped in the loader);
+    evaluation reads ``eval_tile_size`` windows (None: whole images, batch 1).
+
+    Args:
+        root: dataset folder.
+        batch_size: training batch size.
+        crop_size: training crop side after augmentation.
+        num_workers: loader workers.
+        tile_size: training window side read from the images (None: whole images, cropped in the
+            loader).
+        stride: step of the training windows (default ``tile_size``).
+        eval_tile_size: evaluation window side (None: whole images, batch 1).
+        train_split: training split (None: the datamodule's ``default_train_split``).
+        val_split: validation split (None: the datamodule's ``default_val_split``).
+        test_split: test split (None: the datamodule's ``default_test_split``).
+        **kwargs: :class:`~s5geo.datamodules.S5DataModule` options (``scale``, ``augment``,
+            ``val_batch_size``, ...) and further dataset arguments.
     """
 
-    dataset: type[Dataset]
-    default_train_split: str = "train"
-    default_val_split: str = "val"
-    default_test_split: str = "test"
+    #: The dataset class, taking ``root``, ``split``, the window size argument and ``stride``.
+    dataset: ClassVar[type[Dataset]]
+    default_train_split: ClassVar[str] = "train"
+    default_val_split: ClassVar[str] = "val"
+    default_test_split: ClassVar[str] = "test"
+    #: Name of the dataset's window size argument.
+    tile_size_arg: ClassVar[str] = "tile_size"
 
     def __init__(
         self,
@@ -28,7 +51,7 @@ class BenchmarkDataModule(S5DataModule):
         batch_size: int = 24,
         crop_size: int = 512,
         num_workers: int = 0,
-        tile_size: int | None = 512,
+        tile_size: int | None = None,
         stride: int | None = None,
         eval_tile_size: int | None = None,
         train_split: str | None = None,
@@ -44,8 +67,8 @@ class BenchmarkDataModule(S5DataModule):
             train_split=train_split or self.default_train_split,
             val_split=val_split or self.default_val_split,
             test_split=test_split or self.default_test_split,
-            train_kwargs={"tile_size": tile_size, "stride": stride},
-            eval_kwargs={"tile_size": eval_tile_size},
+            train_kwargs={self.tile_size_arg: tile_size, "stride": stride},
+            eval_kwargs={self.tile_size_arg: eval_tile_size},
             root=root,
             **kwargs,
         )

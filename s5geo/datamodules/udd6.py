@@ -17,49 +17,11 @@ class UDD6DataModule(BenchmarkDataModule):
 
     Args:
         root: dataset folder (see :class:`~s5geo.datasets.UDD6`).
-        batch_size: training batch size.
-        crop_size: training crop side after augmentation.
-        num_workers: loader workers.
-        tile_size: training window side read from the images (None: whole images, cropped in the
-            loader).
-        stride: step of the training windows (default ``tile_size``).
-        eval_tile_size: evaluation window side (None: whole images, batch 1).
-        train_split: training split (default ``"train"``).
-        val_split: validation split (default ``"val"``).
-        test_split: test split (default ``"val"``).
-        **kwargs: :class:`~s5geo.datamodules.S5DataModule` options (``scale``, ``augment``,
-            ``val_batch_size``, ...) and further dataset arguments.
+        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = UDD6
-    default_train_split = "train"
-    default_val_split = "val"
     default_test_split = "val"
 
-    def __init__(
-        self,
-        root: str | Path = "data/udd6",
-        batch_size: int = 24,
-        crop_size: int = 512,
-        num_workers: int = 0,
-        tile_size: int | None = None,
-        stride: int | None = None,
-        eval_tile_size: int | None = None,
-        train_split: str | None = None,
-        val_split: str | None = None,
-        test_split: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            root,
-            batch_size=batch_size,
-            crop_size=crop_size,
-            num_workers=num_workers,
-            tile_size=tile_size,
-            stride=stride,
-            eval_tile_size=eval_tile_size,
-            train_split=train_split,
-            val_split=val_split,
-            test_split=test_split,
-            **kwargs,
-        )
+    def __init__(self, root: str | Path = "data/udd6", **kwargs: Any) -> None:
+        super().__init__(root, **kwargs)
