@@ -40,18 +40,18 @@ class CropPadCollate:
     """Bring every sample to ``size x size`` (random crop if larger, pad if smaller) and stack.
 
     Images are padded with 0 and masks with 255, padding on the right and bottom. With
-    ``validity_mask=True`` any mask in the samples is replaced by a mask that is 0 on image pixels
-    and 255 on padding (the unlabeled-stream contract of ``docs/architecture.md``).
+    ``mark_padding=True`` (the unlabeled stream) any mask in the samples is replaced by the padding
+    marker: ``"mask"`` is 0 on image pixels and 255 on padding (see ``docs/architecture.md``).
 
     Args:
         size: common side; None pads every sample to the largest height/width in the batch
             without cropping (for evaluation).
-        validity_mask: replace masks by the 0/255 padding marker.
+        mark_padding: replace masks by the 0/255 padding marker.
     """
 
-    def __init__(self, size: int | None = None, validity_mask: bool = False) -> None:
+    def __init__(self, size: int | None = None, mark_padding: bool = False) -> None:
         self.size = size
-        self.validity_mask = validity_mask
+        self.mark_padding = mark_padding
 
     def __call__(self, samples: Sequence[Sample]) -> dict[str, Any]:
         """Collate a list of sample dicts into a batch dict."""
@@ -67,7 +67,7 @@ class CropPadCollate:
             top = int(torch.randint(0, h - height + 1, ()).item()) if h > height else 0
             left = int(torch.randint(0, w - width + 1, ()).item()) if w > width else 0
             images.append(_crop_or_pad(image, top, left, height, width, 0.0))
-            if self.validity_mask:
+            if self.mark_padding:
                 mask = torch.zeros(h, w, dtype=torch.long)
             elif "mask" in sample:
                 mask = torch.as_tensor(sample["mask"]).long()

@@ -267,7 +267,7 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
             self._dataset("labeled"),  # type: ignore[arg-type]
             self._dataset("unlabeled"),  # type: ignore[arg-type]
             CropPadCollate(self.loader_crop_size),
-            CropPadCollate(self.loader_crop_size, validity_mask=True),
+            CropPadCollate(self.loader_crop_size, mark_padding=True),
         )
         return DataLoader(
             dataset,

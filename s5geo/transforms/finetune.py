@@ -70,7 +70,7 @@ class SegmentationAugmentation(nn.Module):
 
         Args:
             image: ``B x C x H x W`` batch in [0, 1].
-            mask: ``B x H x W`` integer labels (None: a 0/255 validity mask is returned).
+            mask: ``B x H x W`` integer labels (None: the 0/255 padding marker is returned).
 
         Returns:
             ``(image B x C x S x S in [0, 1], mask B x S x S int64)``.
