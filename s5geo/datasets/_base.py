@@ -152,9 +152,11 @@ class SegmentationDataset(NonGeoDataset):
                     f"{record['image']} size {image.shape[-1]}x{image.shape[-2]}"
                 )
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
-        if self.transforms is not None:
-            sample = self.transforms(sample)
-        return sample
+        return self._finish(sample)
+
+    def _finish(self, sample: Sample) -> Sample:
+        """Apply ``transforms`` to a read sample; datasets that adjust samples extend this."""
+        return sample if self.transforms is None else self.transforms(sample)
 
     def _load_image(self, path: Path) -> Tensor:
         return read_image(path)

@@ -158,9 +158,7 @@ class TiledSegmentationDataset(SegmentationDataset):
             mask = self._mask_from_array(raw, record["mask"])  # type: ignore[arg-type]
             mask = self._pad(mask[None], IGNORE_INDEX)[0]
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
-        if self.transforms is not None:
-            sample = self.transforms(sample)
-        return sample
+        return self._finish(sample)
 
     def _pad(self, array: np.ndarray, value: int) -> np.ndarray:
         """Pad a ``C x h x w`` window at the bottom/right to ``tile_size`` (small images)."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from s5geo.datasets._base import Sample, Transform, layout_error, rgb_to_index
 from s5geo.datasets._tiling import TiledSegmentationDataset
+from s5geo.errors import S5GeoError
 
 PathLike = str | os.PathLike[str]
 
@@ -103,16 +104,16 @@ class ISAIDSegmentation(TiledSegmentationDataset):
             transforms: function applied to each sample.
 
         Raises:
+            S5GeoError: if ``split`` is not ``"train"`` or ``"val"``.
             DatasetLayoutError: if the split folder, an image or a mask is missing.
             InvalidMaskError: (when read) on an unknown colour or an image/mask size mismatch.
         """
         if split not in self.splits:
-            raise ValueError(f"split must be one of {self.splits}, not {split!r}")
-        super().__init__(None, tile_size=patch_size, stride=stride)
+            raise S5GeoError(f"ISAIDSegmentation: split must be one of {self.splits}, got {split!r}")
+        super().__init__(transforms, tile_size=patch_size, stride=stride)
         self.root = Path(root)
         self.split = split
         self.unknown = unknown
-        self._sample_transforms = transforms
         image_dir = self.root / split / "images"
         mask_dir = self.root / split / "Semantic_masks" / "images"
         for folder in (image_dir, mask_dir):
@@ -135,17 +136,14 @@ class ISAIDSegmentation(TiledSegmentationDataset):
         self.files = [{"image": p, "mask": mask_dir / (p.stem + MASK_SUFFIX)} for p in images]
         self._build_tiles()
 
-    def __getitem__(self, index: int) -> Sample:
-        sample = super().__getitem__(index)
+    def _finish(self, sample: Sample) -> Sample:
         image = sample["image"]
         # A few DOTA images are grey (1 band) or RGBA; give every sample 3 bands so batches collate.
         if image.shape[0] == 1:
             sample["image"] = image.expand(3, -1, -1).clone()
         elif image.shape[0] > 3:
             sample["image"] = image[:3].clone()
-        if self._sample_transforms is not None:
-            sample = self._sample_transforms(sample)
-        return sample
+        return super()._finish(sample)
 
     def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
         return rgb_to_index(raw, self.colors, unknown=self.unknown, path=path)
