@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from s5geo.errors import S5GeoError
+
 
 def _shard(text: str) -> tuple[int, int]:
     try:
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> int:
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        pseudo_label(
+        stats = pseudo_label(
             args.model,
             args.images,
             args.output,
@@ -76,4 +78,10 @@ def main(argv: list[str]) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+    if stats.failed:
+        reason = stats.failed[0][1]
+        raise S5GeoError(
+            f"{len(stats.failed)} of {stats.total} images could not be read and have no mask "
+            f"(first: {reason}); fix or remove them and run again to label the rest"
+        )
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 import time
 
 from s5geo.errors import S5GeoError
@@ -68,18 +70,25 @@ def main(argv: list[str]) -> int:
     if args.block_size is not None and args.block_size < 1:
         raise S5GeoError(f"--block-size must be >= 1, got {args.block_size}")
     start = time.perf_counter()
-    gdf = vectorize(
-        args.classmap,
-        output=args.output,
-        band=args.band,
-        min_area=args.min_area,
-        min_area_mode=args.min_area_mode,
-        simplify=args.simplify,
-        block_size=args.block_size,
-        nodata=args.nodata,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    logger = logging.getLogger("s5geo.vector")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("s5geo vectorize: %(message)s"))
+    logger.addHandler(handler)
+    try:
+        gdf = vectorize(
+            args.classmap,
+            output=args.output,
+            band=args.band,
+            min_area=args.min_area,
+            min_area_mode=args.min_area_mode,
+            simplify=args.simplify,
+            block_size=args.block_size,
+            nodata=args.nodata,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    finally:
+        logger.removeHandler(handler)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         rows = summary(gdf)

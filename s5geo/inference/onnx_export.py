@@ -15,7 +15,6 @@ import contextlib
 import io
 import logging
 import os
-import uuid
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from s5geo.errors import OutputExistsError, S5GeoError
+from s5geo.inference.files import check_not_input, check_writable_folder, remove_stale_temps, temp_name
 from s5geo.metadata import METADATA_KEY, ModelMetadata
 
 logger = logging.getLogger("s5geo.inference")
@@ -172,13 +172,15 @@ def export_onnx(
     output = Path(output)
     if output.exists() and not overwrite:
         raise OutputExistsError(f"output {str(output)!r} exists (use --overwrite to replace it)")
-    if not output.parent.is_dir():
-        raise S5GeoError(f"output folder {str(output.parent)!r} does not exist")
+    if output.is_dir():
+        raise S5GeoError(f"output {str(output)!r} is a folder")
+    check_writable_folder(output.parent)
+    remove_stale_temps(output)
     module = module.eval().cpu()
     wrapped = _Logits(module).eval()
     window = int(metadata.window_size)
     sample = torch.zeros(1, metadata.in_channels, window, window)
-    temp = output.with_name(f".{output.stem}.partial-{uuid.uuid4().hex[:8]}{output.suffix}")
+    temp = temp_name(output).with_suffix(".part" + output.suffix)
     try:
         try:
             exporter = _export_graph(wrapped, sample, temp, opset)
@@ -208,5 +210,9 @@ def export_checkpoint(
     """Export an s5geo task checkpoint to ONNX (see :func:`export_onnx` for ``kwargs``)."""
     from s5geo.inference.loading import load_model
 
+    output = Path(output)
+    check_not_input(output, [checkpoint])
+    if output.exists() and not kwargs.get("overwrite"):
+        raise OutputExistsError(f"output {str(output)!r} exists (use --overwrite to replace it)")
     module, metadata = load_model(checkpoint)
     return export_onnx(module, metadata, output, **kwargs), metadata  # type: ignore[arg-type]

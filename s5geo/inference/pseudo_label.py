@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from s5geo.errors import S5GeoError
 from s5geo.inference.arrays import normalise, pad_to, predict_array
+from s5geo.inference.files import check_image_complete, remove_stale_temps_under
 from s5geo.inference.predictor import Predictor, make_predictor
 from s5geo.inference.tiling import BlendMode, argmax, softmax
 from s5geo.metadata import ModelMetadata
@@ -44,6 +45,8 @@ class PseudoLabelStats:
     skipped: int
     foreground: int | None
     seconds: float
+    #: ``(image, reason)`` for images that could not be read (no mask was written for them).
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -125,18 +128,34 @@ def pseudo_label(
     index, count = shard
     if count < 1 or not 0 <= index < count:
         raise S5GeoError(f"shard must be (i, n) with 0 <= i < n, got {shard}")
+    if batch_size < 1:
+        raise S5GeoError(f"batch size must be positive, got {batch_size}")
+    if window_size is not None and window_size < 1:
+        raise S5GeoError(f"window size must be positive, got {window_size}")
     output_dir = Path(output_dir)
     conf_dir = Path(confidence_dir) if confidence_dir else output_dir / "confidence"
-    todo = [pair for k, pair in enumerate(list_images(images)) if k % count == index]
+    everything = list_images(images)
+    if not everything:
+        raise S5GeoError(
+            f"no images found in {str(images)!r} (looked for {', '.join(IMAGE_SUFFIXES)})"
+            if Path(images).is_dir()
+            else f"manifest {str(images)!r} lists no images"
+        )
+    _check_outputs(everything, output_dir, conf_dir if confidence else None, foreground_list)
+    todo = [pair for k, pair in enumerate(everything) if k % count == index]
+    removed = remove_stale_temps_under(output_dir)
+    if removed:
+        logger.info("removed %d temporary files left by an interrupted run", removed)
     predictor = make_predictor(model, metadata, device=device)
     meta = predictor.metadata
-    window = int(window_size or meta.window_size)
+    window = int(meta.window_size if window_size is None else window_size)
     palette = [v for color in meta.colors for v in color]
     logger.info(
         "pseudo-labelling %d images (shard %d/%d) on %s", len(todo), index, count, predictor.device_name
     )
 
     foreground: list[str] = []
+    failed: list[tuple[str, str]] = []
     labelled = skipped = 0
     start = time.perf_counter()
     pending: list[tuple[Path, Path, np.ndarray]] = []
@@ -185,7 +204,13 @@ def pseudo_label(
             if min_foreground is not None:
                 finish(rel, np.asarray(Image.open(out)))
             continue
-        pending.append((src, rel, _read_image(src, meta.bands)))
+        try:
+            image = _read_image(src, meta.bands)
+        except S5GeoError as error:
+            logger.warning("skipped %s", error)
+            failed.append((str(src), str(error)))
+            continue
+        pending.append((src, rel, image))
         if len(pending) >= batch_size:
             flush()
     if pending:
@@ -199,7 +224,7 @@ def pseudo_label(
         tmp.write_text("".join(f"{name}\n" for name in sorted(foreground)))
         os.replace(tmp, list_path)
     stats = PseudoLabelStats(
-        len(todo), labelled, skipped, len(foreground) if min_foreground is not None else None, seconds
+        len(todo), labelled, skipped, len(foreground) if min_foreground is not None else None, seconds, failed
     )
     logger.info(
         "labelled %d images, skipped %d finished ones, %.2f images/s",
@@ -210,9 +235,39 @@ def pseudo_label(
     return stats
 
 
+def _check_outputs(
+    pairs: list[tuple[Path, Path]],
+    output_dir: Path,
+    conf_dir: Path | None,
+    foreground_list: str | Path | None,
+) -> None:
+    """Refuse, before any inference, outputs that are files or that would replace an input image."""
+    for folder, what in ((output_dir, "output"), (conf_dir, "confidence folder")):
+        if folder is None:
+            continue
+        if folder.exists() and not folder.is_dir():
+            raise S5GeoError(f"{what} {str(folder)!r} exists and is not a folder")
+        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise S5GeoError(f"{what} {str(existing)!r} is not writable")
+    inputs = {os.path.abspath(src) for src, _ in pairs}
+    folders = [(output_dir, "mask")] + ([(conf_dir, "confidence")] if conf_dir is not None else [])
+    for src, rel in pairs:
+        for folder, what in folders:
+            out = os.path.abspath(folder / rel.with_suffix(".png"))
+            if out in inputs:
+                raise S5GeoError(
+                    f"the {what} of {str(src)!r} would replace the input image {out!r}; "
+                    "choose an output folder outside the images"
+                )
+    if foreground_list is not None and os.path.abspath(foreground_list) in inputs:
+        raise S5GeoError(f"foreground list {str(foreground_list)!r} is an input image")
+
+
 def _read_image(path: Path, bands: list[int]) -> np.ndarray:
     import warnings
 
+    check_image_complete(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

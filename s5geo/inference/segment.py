@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import os
-import uuid
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,13 +23,23 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.enums import MaskFlags
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window as RioWindow
 from torch import nn
 from tqdm.auto import tqdm
 
 from s5geo.errors import OutputExistsError, S5GeoError
 from s5geo.inference.arrays import normalise, pad_to
+from s5geo.inference.files import (
+    available_memory,
+    check_image_complete,
+    check_not_input,
+    check_writable_folder,
+    free_disk,
+    human_bytes,
+    remove_stale_temps,
+    temp_name,
+)
 from s5geo.inference.predictor import Predictor, make_predictor
 from s5geo.inference.tiling import (
     BLEND_MODES,
@@ -114,49 +124,101 @@ def segment_raster(
         targets["confidence"] = (
             output.with_name(f"{output.stem}_confidence.tif") if confidence is True else Path(confidence)
         )
+    source = str(input)
+    local = "://" not in source and not source.startswith("/vsi")
+    if local and not Path(source).exists():
+        raise S5GeoError(f"input raster {source!r} not found")
+    if len(set(map(str, targets.values()))) != len(targets):
+        raise S5GeoError(f"outputs {', '.join(map(str, targets.values()))} must be different files")
     for path in targets.values():
+        if local:
+            check_not_input(path, [source])
         if path.exists() and not overwrite:
             raise OutputExistsError(f"output {str(path)!r} exists (use overwrite to replace it)")
-        if not path.parent.is_dir():
-            raise S5GeoError(f"output folder {str(path.parent)!r} does not exist")
-    source = str(input)
-    if "://" not in source and not source.startswith("/vsi") and not Path(source).exists():
-        raise S5GeoError(f"input raster {source!r} not found")
+        if path.is_dir():
+            raise S5GeoError(f"output {str(path)!r} is a folder")
+        check_writable_folder(path.parent)
+        for stale in remove_stale_temps(path):
+            logger.info("removed %s, left by an interrupted run", stale)
+    if local:
+        check_image_complete(source)
 
     env: dict[str, Any] = {}
     if "GDAL_CACHEMAX" not in os.environ:
         env["GDAL_CACHEMAX"] = DEFAULT_GDAL_CACHEMAX_MB
-    with rasterio.Env(**env):
+    with rasterio.Env(**env), warnings.catch_warnings():
+        # Said once, in words, below: rasterio repeats it for every dataset it opens.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
             src = rasterio.open(source)
         except RasterioError as error:
             raise S5GeoError(f"cannot open input raster {source!r}: {error}") from error
         with src:
+            _check_sources(src, source)
+            for path in targets.values():
+                if local:
+                    _check_not_a_source(path, src)
             predictor = make_predictor(model, metadata, device=device)
             logger.info("segmenting %s on %s", source, predictor.device_name)
+            _warn_not_georeferenced(src, source)
             job = _Job(src, predictor, targets, bands, window_size, overlap, batch_size, blend)
             job.check(nodata)
+            job.check_resources(probabilities)
             temps = {key: _temp_path(path) for key, path in targets.items()}
+            made = list(temps.values())
             try:
                 job.run(temps, probabilities, nodata, progress)
                 if cog:
                     for key in list(temps):
                         cog_path = _temp_path(targets[key])
+                        made.append(cog_path)
                         half = key == "probabilities" and probabilities == "float16"
                         _to_cog(temps[key], cog_path, nearest=key == "classes", half=half)
                         temps[key].unlink()
                         temps[key] = cog_path
                 for key, temp in temps.items():
                     os.replace(temp, targets[key])
-            except BaseException:
-                for temp in temps.values():
+            except BaseException as error:
+                for temp in made:
                     _remove(temp)
+                if isinstance(error, (RasterioError, OSError)) and not isinstance(error, S5GeoError):
+                    raise S5GeoError(f"cannot write {output}: {_first_line(error)}") from error
                 raise
     return output
 
 
 def _temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.part")
+    return temp_name(final)
+
+
+def _check_sources(src: Any, source: str) -> None:
+    """Raise when a file the dataset reads from (e.g. a VRT's source) is missing."""
+    try:
+        files = list(src.files)
+    except RasterioError:
+        return
+    for name in files[1:]:
+        if "://" in name or name.startswith("/vsi") or name.endswith((".aux.xml", ".ovr", ".msk")):
+            continue
+        if not Path(name).exists():
+            raise S5GeoError(f"{source}: source file {name!r} is missing")
+
+
+def _check_not_a_source(output: Path, src: Any) -> None:
+    """An output must not be one of the files a VRT input reads."""
+    with contextlib.suppress(RasterioError):
+        check_not_input(output, [f for f in src.files if Path(f).exists()])
+
+
+def _warn_not_georeferenced(src: Any, source: str) -> None:
+    if src.crs is None and src.transform.is_identity:
+        logger.warning(
+            "%s has no CRS and no geotransform: the class map is written in pixel coordinates "
+            "and will not line up with map layers",
+            source,
+        )
+    elif src.crs is None:
+        logger.warning("%s has no CRS: the class map is written without one", source)
 
 
 def _remove(path: Path) -> None:
@@ -193,7 +255,7 @@ class _Job:
         self.meta = predictor.metadata
         self.targets = targets
         self.bands = [int(b) for b in (bands or self.meta.bands)]
-        self.window = int(window_size or self.meta.window_size)
+        self.window = int(self.meta.window_size if window_size is None else window_size)
         overlap = self.meta.overlap if overlap is None else float(overlap)
         if not 0.0 <= overlap < 1.0:
             raise S5GeoError(f"overlap must be in [0, 1), got {overlap}")
@@ -223,6 +285,36 @@ class _Job:
         if self.meta.num_classes > 255:
             raise S5GeoError(f"{self.meta.num_classes} classes do not fit a uint8 class map")
 
+    def check_resources(self, probabilities: str | None) -> None:
+        """Refuse early when the job cannot fit in memory or its outputs cannot fit on disk."""
+        src, k = self.src, self.meta.num_classes
+        prob_bytes = (
+            0 if "probabilities" not in self.targets else k * (4 if probabilities == "float16" else 1)
+        )
+        per_pixel = 1 + prob_bytes + (1 if "confidence" in self.targets else 0)
+        # Rows of windows held at once: the stitcher's carried rows plus the rows being written.
+        memory = src.width * self.grid.window_height * (2 * 4 * (k + 1) + 2 * per_pixel)
+        memory += (
+            3 * self.batch_size * self.grid.window_height * self.grid.window_width * 4 * (len(self.bands) + k)
+        )
+        free = available_memory()
+        if free is not None and memory > free:
+            raise S5GeoError(
+                f"{src.name}: {src.width} x {src.height} pixels need about {human_bytes(memory)} of memory "
+                f"for rows of {self.window}-pixel windows, but {human_bytes(free)} is available; "
+                "use a smaller --window or split the raster"
+            )
+        # Deflate shrinks class maps at least ~10 times; beyond that, the run would fill the disk.
+        total = src.width * src.height * per_pixel
+        folder = next(iter(self.targets.values())).parent
+        disk = free_disk(folder)
+        if disk is not None and total / 10 > disk:
+            raise S5GeoError(
+                f"{src.name}: the outputs would take about {human_bytes(total)} uncompressed "
+                f"({human_bytes(total / 10)} even at 10:1 compression) but {folder} has "
+                f"{human_bytes(disk)} free"
+            )
+
     # Reading -----------------------------------------------------------------------------------
 
     def _read(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
@@ -232,10 +324,16 @@ class _Job:
         valid = np.ones((shape[0], *shape[2:]), dtype=bool)
         for n, w in enumerate(windows):
             rio_window = RioWindow(w.col, w.row, w.width, w.height)
-            src.read(self.bands, window=rio_window, out=raw[n])
-            if self.masked:
-                masks = src.read_masks(self.bands, window=rio_window)
-                valid[n] = np.all(masks > 0, axis=0)
+            try:
+                src.read(self.bands, window=rio_window, out=raw[n])
+                if self.masked:
+                    masks = src.read_masks(self.bands, window=rio_window)
+                    valid[n] = np.all(masks > 0, axis=0)
+            except RasterioError as error:
+                raise S5GeoError(
+                    f"{src.name}: cannot read pixels at row {w.row}, column {w.col} "
+                    f"(truncated or damaged file, or a missing source): {_first_line(error)}"
+                ) from error
             if self.floating:
                 valid[n] &= np.all(np.isfinite(raw[n]), axis=0)
         # Normalised here, in the reader thread: numpy releases the GIL on large arrays.
@@ -368,6 +466,11 @@ class _Job:
             return probs
         out[has_data] = probs
         return out
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class _RowBuffers:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
 
 from s5geo.errors import OutputExistsError, S5GeoError
+from s5geo.inference.files import check_writable_folder, remove_stale_temps, temp_name
 
 #: Output suffix -> format name.
 FORMATS: dict[str, str] = {
@@ -55,8 +57,12 @@ def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
     output_format(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    if path.is_dir():
+        raise S5GeoError(f"{path}: is a folder")
     if not path.parent.exists():
         raise S5GeoError(f"{path}: folder {path.parent} does not exist")
+    check_writable_folder(path.parent)
+    remove_stale_temps(path)
     return path
 
 
@@ -68,7 +74,7 @@ def write_polygons(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, overw
     """
     path = check_output(path, overwrite)
     fmt = output_format(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = temp_name(path, "tmp").with_suffix(".tmp" + path.suffix)
     try:
         if fmt == "Parquet":
             try:
@@ -77,20 +83,32 @@ def write_polygons(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str], *, overw
                 raise S5GeoError(f"{path}: writing GeoParquet needs pyarrow (pip install pyarrow)") from error
             gdf.to_parquet(tmp, index=False)
         else:
-            import pyogrio
-
-            geom_types = set(gdf.geom_type.unique()) if len(gdf) else {"Polygon"}
-            pyogrio.write_dataframe(
-                gdf,
-                tmp,
-                layer=path.stem,
-                driver=fmt,
-                geometry_type="Polygon" if geom_types <= {"Polygon"} else "MultiPolygon",
-                promote_to_multi=not geom_types <= {"Polygon"},
-                use_arrow=False,
-            )
+            with warnings.catch_warnings():
+                # A missing CRS is reported once, in words, by the caller.
+                warnings.filterwarnings("ignore", message=".*crs.*was not provided.*")
+                _write_ogr(gdf, tmp, path, fmt)
         os.replace(tmp, path)
+    except OSError as error:
+        if isinstance(error, S5GeoError):
+            raise
+        raise S5GeoError(f"{path}: cannot write ({error.strerror or error})") from error
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-wal", "-shm", "-journal"))):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     return path
+
+
+def _write_ogr(gdf: gpd.GeoDataFrame, tmp: Path, path: Path, fmt: str) -> None:
+    import pyogrio
+
+    geom_types = set(gdf.geom_type.unique()) if len(gdf) else {"Polygon"}
+    pyogrio.write_dataframe(
+        gdf,
+        tmp,
+        layer=path.stem,
+        driver=fmt,
+        geometry_type="Polygon" if geom_types <= {"Polygon"} else "MultiPolygon",
+        promote_to_multi=not geom_types <= {"Polygon"},
+        use_arrow=False,
+    )

@@ -25,8 +25,10 @@ Areas (``area_m2``) are in square metres: see ``s5geo.vector._area``.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -37,13 +39,17 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from s5geo.errors import S5GeoError
+from s5geo.inference.files import check_image_complete, check_not_input
 from s5geo.metadata import classes_from_tags
 from s5geo.vector._area import area_m2, linear_unit_metres, to_pyproj
 from s5geo.vector._blocks import polygonize_blocks
 from s5geo.vector.io import check_output, write_polygons
+
+logger = logging.getLogger("s5geo.vector")
 
 #: Block side used when ``block_size`` is None.
 DEFAULT_BLOCK_SIZE = 1024
@@ -98,9 +104,15 @@ def vectorize(
         raise S5GeoError(f"block_size must be >= 1, got {block_size}")
     if output is not None:
         check_output(output, overwrite)
+        if not isinstance(classmap, np.ndarray):
+            check_not_input(output, [classmap])
 
     with ExitStack() as stack:
         source = _open_source(stack, classmap, band, transform, crs, nodata)
+        if source.crs is None and not isinstance(classmap, np.ndarray):
+            logger.warning(
+                "%s has no CRS: polygons are written without one and areas assume metre units", classmap
+            )
         if classes is None:
             classes = source.classes
         size = block_size or _auto_block_size(source.block_shape)
@@ -178,11 +190,16 @@ def _open_source(
     if isinstance(classmap, np.ndarray):
         return _array_source(classmap, transform, crs, nodata)
     path = Path(classmap)
-    if not path.exists() and "://" not in str(classmap) and not str(classmap).startswith("/vsi"):
+    local = "://" not in str(classmap) and not str(classmap).startswith("/vsi")
+    if not path.exists() and local:
         raise S5GeoError(f"{classmap}: no such file")
+    if local:
+        check_image_complete(path)
     try:
-        src = stack.enter_context(rasterio.open(classmap))
-    except rasterio.errors.RasterioIOError as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # reported once by vectorize()
+            src = stack.enter_context(rasterio.open(classmap))
+    except RasterioError as error:
         raise S5GeoError(f"{classmap}: cannot open as a raster ({error})") from error
     if not 1 <= band <= src.count:
         raise S5GeoError(f"{classmap}: band {band} requested but the raster has {src.count}")
@@ -192,8 +209,15 @@ def _open_source(
 
     def read(r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
         window = Window(c0, r0, c1 - c0, r1 - r0)
-        data = src.read(band, window=window)
-        valid = src.read_masks(band, window=window) > 0
+        try:
+            data = src.read(band, window=window)
+            valid = src.read_masks(band, window=window) > 0
+        except RasterioError as error:
+            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise S5GeoError(
+                f"{classmap}: cannot read pixels at row {r0}, column {c0} (truncated or damaged file, "
+                f"or a missing source): {text}"
+            ) from error
         if nodata is not None:
             valid &= data != nodata
         return data, valid
