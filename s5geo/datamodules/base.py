@@ -53,6 +53,23 @@ def _dataset_attr(dataset: Any, name: str) -> Any:
     return None
 
 
+def scale_image(image: Tensor, scale: float | Sequence[float]) -> Tensor:
+    """Divide a raw ``B x C x H x W`` batch by ``scale`` (scalar or one value per band).
+
+    Integer batches become float32; floating ones keep their dtype.
+
+    Raises:
+        S5GeoError: if ``scale`` has neither one value nor one per band.
+    """
+    image = image.float() if not image.is_floating_point() else image
+    if isinstance(scale, (int, float)):
+        return image / float(scale)
+    factors = torch.as_tensor(scale, dtype=image.dtype, device=image.device)
+    if factors.numel() != image.shape[1]:
+        raise S5GeoError(f"scale has {factors.numel()} values but the images have {image.shape[1]} bands")
+    return image / factors.view(1, -1, 1, 1)
+
+
 class ScaledBatchMixin:
     """Scaling, device-side augmentation, evaluation loaders and class metadata.
 
@@ -104,13 +121,7 @@ class ScaledBatchMixin:
 
     def scale_image(self, image: Tensor) -> Tensor:
         """Divide raw pixel values by ``scale`` (scalar or one value per band)."""
-        image = image.float() if not image.is_floating_point() else image
-        if isinstance(self.scale, (int, float)):
-            return image / float(self.scale)
-        scale = torch.as_tensor(self.scale, dtype=image.dtype, device=image.device)
-        if scale.numel() != image.shape[1]:
-            raise S5GeoError(f"scale has {scale.numel()} values but the images have {image.shape[1]} bands")
-        return image / scale.view(1, -1, 1, 1)
+        return scale_image(image, self.scale)
 
     def _augment(self, stream: Batch) -> Batch:
         stream = dict(stream)

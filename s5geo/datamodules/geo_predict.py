@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.datasets import GeoDataset, RasterDataset, stack_samples
 
-from s5geo.datamodules.base import instantiate_dataset
+from s5geo.datamodules.base import instantiate_dataset, scale_image
 from s5geo.errors import S5GeoError
 from s5geo.inference.tiling import WindowGrid
 
@@ -276,14 +276,8 @@ class GeoPredictionDataModule(LightningDataModule):
         )
 
     def scale_image(self, image: Tensor) -> Tensor:
-        """Divide raw values by ``scale`` (scalar or one value per band)."""
-        image = image.float()
-        if isinstance(self.scale, (int, float)):
-            return image / float(self.scale)
-        scale = torch.as_tensor(self.scale, dtype=image.dtype, device=image.device)
-        if scale.numel() != image.shape[1]:
-            raise S5GeoError(f"scale has {scale.numel()} values but the images have {image.shape[1]} bands")
-        return image / scale.view(1, -1, 1, 1)
+        """Divide raw values by ``scale`` (scalar or one value per band); the result is float32."""
+        return scale_image(image.float(), self.scale)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Scale images to [0, 1] on the device."""
