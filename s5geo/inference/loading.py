@@ -72,12 +72,11 @@ def checkpoint_error(path: str | Path, error: BaseException) -> S5GeoError:
         )
     if isinstance(error, EOFError) or "central directory" in text or "zip archive" in text:
         return S5GeoError(f"{path}: not a PyTorch checkpoint, or truncated or damaged")
-    if "Unsupported operand" in text or "invalid load key" in text or "WeightsUnpickler" in text:
-        return S5GeoError(f"{path}: not a PyTorch checkpoint (unreadable data)")
-    if isinstance(error, OSError):
-        return S5GeoError(f"{path}: cannot read checkpoint ({error.strerror or type(error).__name__})")
+    if isinstance(error, OSError) and error.strerror:
+        return S5GeoError(f"{path}: cannot read checkpoint ({error.strerror})")
     lines = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line]
-    return S5GeoError(f"{path}: cannot read checkpoint ({lines[0] if lines else type(error).__name__})")
+    detail = lines[0] if lines and "WeightsUnpickler" not in lines[0] else type(error).__name__
+    return S5GeoError(f"{path}: not a PyTorch checkpoint, or damaged ({detail})")
 
 
 def load_checkpoint_file(path: str | Path, **kwargs: Any) -> Any:

@@ -310,7 +310,8 @@ class _Job:
         disk = free_disk(folder)
         if disk is not None and total / 10 > disk:
             raise S5GeoError(
-                f"{src.name}: the outputs would take about {human_bytes(total)} uncompressed "
+                f"{src.name}: the outputs of {src.width} x {src.height} pixels would take about "
+                f"{human_bytes(total)} uncompressed "
                 f"({human_bytes(total / 10)} even at 10:1 compression) but {folder} has "
                 f"{human_bytes(disk)} free"
             )
