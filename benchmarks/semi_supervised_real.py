@@ -29,21 +29,39 @@ from s5geo.tasks import SupervisedSegmentation
 
 
 def run_one(
-    dataset: Any, config: dubai.DubaiConfig, method: str, held_out: list[str], exclude: list[str]
+    dataset: Any,
+    config: dubai.DubaiConfig,
+    method: str,
+    held_out: list[str],
+    exclude: list[str],
+    supervised_steps: int | None = None,
+    val_every: int | None = None,
 ) -> dict[str, Any]:
-    """Train one model and return its held-out metrics and training log."""
+    """Train one model and return its held-out metrics and training log.
+
+    S5 methods pre-train on labeled + unlabeled images, then fine-tune on the labeled ones; with
+    ``config.finetune_steps == 0`` the semi-supervised model itself is evaluated (S4 directly).
+    """
     split = dubai.split_dubai(dataset, config.labeled_per_tile, held_out, config.seed, exclude)
     datamodule = dubai.make_datamodule(dataset, split, config)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         final = Path(tmp) / "final.ckpt"
+        task_class: type = SupervisedSegmentation
         if method == "supervised":
-            log = dubai.train_supervised(datamodule, config, final, progress=False)
+            log = dubai.train_supervised(
+                datamodule, config, final, progress=False, steps=supervised_steps, val_every=val_every
+            )
+        elif config.finetune_steps == 0:
+            log = dubai.pretrain(
+                datamodule, config, final, method=method, progress=False, val_every=val_every
+            )
+            task_class = dubai.METHODS[method]
         else:
             pre = Path(tmp) / "pretrain.ckpt"
-            log = dubai.pretrain(datamodule, config, pre, method=method, progress=False)
+            log = dubai.pretrain(datamodule, config, pre, method=method, progress=False, val_every=val_every)
             dubai.finetune(datamodule, config, pre, final, progress=False)
-        metrics = dubai.evaluate(SupervisedSegmentation, final, datamodule)
+        metrics = dubai.evaluate(task_class, final, datamodule)
     return {
         "metrics": metrics,
         "train_log": log,
@@ -110,6 +128,13 @@ def main() -> None:
         default=None,
         help="evaluate on this training tile instead of the test tiles (which are left out)",
     )
+    parser.add_argument("--supervised-steps", type=int, default=None, help="default: pre-train + fine-tune")
+    parser.add_argument("--init-from", default=None, help="weights name or file the networks start from")
+    parser.add_argument("--model", default=dubai.DubaiConfig.model)
+    parser.add_argument("--mean", type=float, nargs=3, default=None)
+    parser.add_argument("--std", type=float, nargs=3, default=None)
+    parser.add_argument("--ema", type=float, default=None, help="EMA teacher decay (default: none)")
+    parser.add_argument("--val-every", type=int, default=None, help="record a validation curve")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/semi_supervised_real"))
     args = parser.parse_args()
@@ -130,6 +155,11 @@ def main() -> None:
         lr=args.lr,
         crop_size=args.crop,
         batch_size=args.batch,
+        model=args.model,
+        init_from=args.init_from,
+        mean=tuple(args.mean) if args.mean else None,
+        std=tuple(args.std) if args.std else None,
+        ema=args.ema,
     )
     for fraction in args.labeled_per_tile:
         for seed in args.seeds:
@@ -141,18 +171,23 @@ def main() -> None:
                     "method": method,
                     "held_out": held_out,
                     "config": config.to_dict(),
+                    "supervised_steps": args.supervised_steps if method == "supervised" else None,
                 }
                 if any(all(r.get(k) == v for k, v in key.items()) for r in rows):
                     continue
-                result = run_one(dataset, config, method, held_out, exclude)
+                result = run_one(
+                    dataset, config, method, held_out, exclude, args.supervised_steps, args.val_every
+                )
                 row = {**key, **result}
                 rows.append(row)
                 with log_path.open("a") as f:
                     f.write(json.dumps(row) + "\n")
+                curve = result["train_log"].get("val_curve")
                 print(
                     f"labeled/tile {fraction} seed {seed} {method:<10} "
                     f"mIoU {100 * result['metrics']['mIoU']:.1f} "
-                    f"({result['seconds']:.0f} s)",
+                    f"({result['seconds']:.0f} s)"
+                    + (" curve " + " ".join(f"{s}:{100 * v:.1f}" for s, v in curve) if curve else ""),
                     flush=True,
                 )
     wanted = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningModule, Trainer, seed_everything
+from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 from torch.utils.data import Subset
 
 from s5geo.datamodules import SemiSupervisedDataModule
@@ -42,6 +42,11 @@ class DubaiConfig:
         lr: peak learning rate (AdamW, cosine).
         tau: FixMatch confidence threshold.
         joint_forward: one forward over labeled + strong images (the reference) or one per stream.
+        init_from: weights the network starts from (a name of :mod:`s5geo.models.weights` or a
+            file), None for a random initialisation.
+        mean: per-band input mean in ``[0, 1]`` units (None: the weights' or ImageNet's).
+        std: per-band input std in ``[0, 1]`` units (None: the weights' or ImageNet's).
+        ema: EMA decay of the pseudo-labelling teacher, None for the network itself (S5).
         held_out_tiles: tiles used only for evaluation.
         seed: random seed.
     """
@@ -58,14 +63,17 @@ class DubaiConfig:
     # Chosen on a validation tile (Tile 5, never the held-out tiles): from-scratch BatchNorm networks
     # lose much of their accuracy when strongly augmented images share the labeled batch's forward.
     joint_forward: bool = False
+    init_from: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    ema: float | None = None
     held_out_tiles: Sequence[str] = HELD_OUT_TILES
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for step fingerprints and reports)."""
         data = asdict(self)
-        data["held_out_tiles"] = list(self.held_out_tiles)
-        return data
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
 def split_dubai(
@@ -128,7 +136,22 @@ def make_datamodule(
     )
 
 
-def _trainer(steps: int, progress: bool) -> Trainer:
+class ValidationCurve(Callback):
+    """Record ``(step, val/mIoU)`` at every validation (to choose a training length)."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, float]] = []
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Append the step and the validation mIoU just computed."""
+        value = trainer.callback_metrics.get("val/mIoU")
+        if value is not None and not trainer.sanity_checking:
+            self.points.append((int(trainer.global_step), float(value)))
+
+
+def _trainer(
+    steps: int, progress: bool, val_every: int | None = None, callbacks: list | None = None
+) -> Trainer:
     return Trainer(
         max_steps=steps,
         max_epochs=-1,
@@ -138,8 +161,11 @@ def _trainer(steps: int, progress: bool) -> Trainer:
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
-        limit_val_batches=0,
+        limit_val_batches=None if val_every else 0,
+        val_check_interval=val_every,
+        check_val_every_n_epoch=None if val_every else 1,
         num_sanity_val_steps=0,
+        callbacks=callbacks,
     )
 
 
@@ -149,15 +175,20 @@ def _fit(
     steps: int,
     checkpoint: Path,
     progress: bool,
-) -> dict[str, float]:
-    trainer = _trainer(steps, progress)
+    val_every: int | None = None,
+) -> dict[str, Any]:
+    curve = ValidationCurve()
+    trainer = _trainer(steps, progress, val_every, [curve])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         trainer.fit(task, datamodule=datamodule)
     tmp = atomic_path(checkpoint)
     trainer.save_checkpoint(tmp)
     publish(tmp, checkpoint)
-    return {key: float(value) for key, value in trainer.callback_metrics.items()}
+    logged: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    if curve.points:
+        logged["val_curve"] = curve.points
+    return logged
 
 
 def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
@@ -166,8 +197,11 @@ def _task_kwargs(config: DubaiConfig, num_classes: int) -> dict[str, Any]:
         "model_kwargs": dict(config.model_kwargs),
         "num_classes": num_classes,
         "in_channels": 3,
+        "mean": config.mean,
+        "std": config.std,
         "lr": config.lr,
         "warmup_steps": 10,
+        "init_from": config.init_from,
     }
 
 
@@ -181,17 +215,21 @@ def pretrain(
     checkpoint: Path,
     method: str = "fixmatch",
     progress: bool = True,
-) -> dict[str, float]:
+    val_every: int | None = None,
+) -> dict[str, Any]:
     """Semi-supervised pre-training (FixMatch by default) on labeled + unlabeled images.
 
     Returns:
-        The last logged training values (loss terms, fraction of pixels above tau, lr).
+        The last logged training values (loss terms, fraction of pixels above tau, lr), and the
+        validation curve when ``val_every`` is set.
     """
     seed_everything(config.seed, verbose=False)
     # UniMatch forwards labeled images with the weak ones and the strong views on their own already.
     options = {"joint_forward": config.joint_forward} if method == "fixmatch" else {}
-    task = METHODS[method](**_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau, **options)
-    return _fit(task, datamodule, config.pretrain_steps, checkpoint, progress)
+    task = METHODS[method](
+        **_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau, ema=config.ema, **options
+    )
+    return _fit(task, datamodule, config.pretrain_steps, checkpoint, progress, val_every)
 
 
 def finetune(
@@ -200,22 +238,28 @@ def finetune(
     init_from: Path,
     checkpoint: Path,
     progress: bool = True,
-) -> dict[str, float]:
+    val_every: int | None = None,
+) -> dict[str, Any]:
     """Fine-tune a pre-trained network on the labeled images (encoder, decoder and head transferred)."""
     seed_everything(config.seed, verbose=False)
-    task = SupervisedSegmentation(
-        **_task_kwargs(config, len(DUBAI_AERIAL["classes"])), init_from=str(init_from)
-    )
-    return _fit(task, datamodule, config.finetune_steps, checkpoint, progress)
+    kwargs = {**_task_kwargs(config, len(DUBAI_AERIAL["classes"])), "init_from": str(init_from)}
+    task = SupervisedSegmentation(**kwargs)
+    return _fit(task, datamodule, config.finetune_steps, checkpoint, progress, val_every)
 
 
 def train_supervised(
-    datamodule: SemiSupervisedDataModule, config: DubaiConfig, checkpoint: Path, progress: bool = True
-) -> dict[str, float]:
-    """Supervised-only baseline: the same labeled images and the same number of optimiser steps."""
+    datamodule: SemiSupervisedDataModule,
+    config: DubaiConfig,
+    checkpoint: Path,
+    progress: bool = True,
+    steps: int | None = None,
+    val_every: int | None = None,
+) -> dict[str, Any]:
+    """Supervised-only baseline on the labeled images (default: as many steps as S5 in total)."""
     seed_everything(config.seed, verbose=False)
     task = SupervisedSegmentation(**_task_kwargs(config, len(DUBAI_AERIAL["classes"])))
-    return _fit(task, datamodule, config.pretrain_steps + config.finetune_steps, checkpoint, progress)
+    total = config.pretrain_steps + config.finetune_steps if steps is None else steps
+    return _fit(task, datamodule, total, checkpoint, progress, val_every)
 
 
 def evaluate(

