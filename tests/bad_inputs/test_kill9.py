@@ -1,0 +1,161 @@
+"""kill -9 during ``s5geo segment`` and ``pseudo-label``, then a rerun: same outputs, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+SCRIPT = """
+import sys, time, torch
+from torch import nn
+from s5geo.inference import loading
+from s5geo.cli.main import main
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 1)
+    def forward(self, x):
+        time.sleep(float(sys.argv[1]))
+        return self.conv(x)
+
+loading._build_model = lambda name, num_classes, in_channels: Slow()
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _checkpoint(path: Path) -> Path:
+    import torch
+    from torch import nn
+
+    from s5geo.metadata import ModelMetadata
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 4, 1)
+    meta = ModelMetadata(
+        classes=["a", "b", "c", "d"],
+        colors=[(0, 0, 0)] * 4,
+        bands=[1],
+        mean=[0.0],
+        std=[1.0],
+        window_size=32,
+        overlap=0.25,
+    )
+    state = {f"model.conv.{k}": v for k, v in conv.state_dict().items()}
+    torch.save(
+        {
+            "state_dict": state,
+            "hyper_parameters": {"model": "slow", "num_classes": 4, "in_channels": 1},
+            "s5geo_metadata": meta.to_dict(),
+        },
+        path,
+    )
+    return path
+
+
+def _run(tmp_path: Path, delay: float, args: list[str]) -> subprocess.Popen:
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    return subprocess.Popen([sys.executable, str(script), str(delay), *args], stderr=subprocess.PIPE)
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail("the run never reached the point to kill it")
+
+
+def test_kill9_during_segment_then_rerun(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "m.ckpt")
+    src = tmp_path / "in.tif"
+    data = np.random.default_rng(0).normal(size=(1, 300, 300)).astype(np.float32)
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=300,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32119",
+        transform=rasterio.transform.from_origin(600_000.0, 250_000.0, 1.0, 1.0),
+    ) as dst:
+        dst.write(data)
+    out = tmp_path / "out" / "map.tif"
+    out.parent.mkdir()
+    args = [
+        "segment",
+        str(src),
+        "--model",
+        str(ckpt),
+        "--output",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--confidence",
+    ]
+    proc = _run(tmp_path, 0.05, args)
+    _wait_for(lambda: any(p.name.endswith(".part") for p in out.parent.iterdir()))
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    rerun = _run(tmp_path, 0.0, args)
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()  # type: ignore[union-attr]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["map.tif", "map_confidence.tif"]
+    reference = tmp_path / "ref" / "map.tif"
+    reference.parent.mkdir()
+    args[5] = str(reference)
+    assert _run(tmp_path, 0.0, args).wait(timeout=300) == 0
+    with rasterio.open(out) as a, rasterio.open(reference) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_kill9_during_pseudo_label_then_rerun(tmp_path: Path) -> None:
+    from PIL import Image
+
+    ckpt = _checkpoint(tmp_path / "m.ckpt")
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (24, 24), np.uint8)).save(images / f"i{i:02d}.png")
+    out = tmp_path / "masks"
+    args = [
+        "pseudo-label",
+        "--model",
+        str(ckpt),
+        "--images",
+        str(images),
+        "--output",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "1",
+    ]
+    proc = _run(tmp_path, 0.2, args)
+    _wait_for(lambda: out.is_dir() and len(list(out.glob("*.png"))) >= 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (out / f".i11.png.{proc.pid}.part").write_bytes(b"half")  # as if killed mid-write
+    assert _run(tmp_path, 0.0, args).wait(timeout=300) == 0
+    ref = tmp_path / "ref"
+    args[6] = str(ref)
+    assert _run(tmp_path, 0.0, args).wait(timeout=300) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
+    for mask in ref.iterdir():
+        assert np.array_equal(np.asarray(Image.open(mask)), np.asarray(Image.open(out / mask.name)))
