@@ -45,6 +45,19 @@ def read_raster(path: str | Path, bands: Sequence[int] | None = None) -> np.ndar
         raise S5GeoError(f"{path}: cannot read raster ({error})") from error
 
 
+def raster_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` of a raster, read from its header only."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return src.height, src.width
+    except RasterioIOError as error:
+        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
+
+
 def read_image(path: str | Path, bands: Sequence[int] | None = None) -> Tensor:
     """Read an image as a float32 ``C x H x W`` tensor with raw pixel values."""
     return torch.from_numpy(read_raster(path, bands).astype(np.float32))
@@ -102,15 +115,27 @@ def rgb_to_index(
     return out
 
 
-def check_index_mask(mask: np.ndarray, num_classes: int, path: str | Path | None = None) -> np.ndarray:
-    """Check that a class-index mask holds only ``0..num_classes-1`` and 255."""
-    values = np.unique(mask)
-    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
-    if bad.size:
-        raise InvalidMaskError(
-            f"{path or 'mask'}: class value(s) {bad.tolist()} outside 0..{num_classes - 1} (255 = ignore)"
-        )
-    return mask
+def check_index_mask(
+    mask: np.ndarray, num_classes: int, path: str | Path | None = None, unknown: str = "error"
+) -> np.ndarray:
+    """Check that a class-index mask holds only ``0..num_classes-1`` and 255.
+
+    Args:
+        mask: ``H x W`` class indices.
+        num_classes: number of classes.
+        path: file the mask came from, for error messages.
+        unknown: ``"error"`` raises :class:`InvalidMaskError` on another value, ``"ignore"`` maps
+            it to 255.
+    """
+    bad_pixels = (mask >= num_classes) & (mask != IGNORE_INDEX)
+    if not bad_pixels.any():
+        return mask
+    if unknown == "ignore":
+        return np.where(bad_pixels, IGNORE_INDEX, mask).astype(mask.dtype)
+    bad = np.unique(mask[bad_pixels])
+    raise InvalidMaskError(
+        f"{path or 'mask'}: class value(s) {bad.tolist()} outside 0..{num_classes - 1} (255 = ignore)"
+    )
 
 
 def layout_error(root: str | Path, problem: str, expected: str) -> DatasetLayoutError:
@@ -153,6 +178,37 @@ class SegmentationDataset(NonGeoDataset):
                 )
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
         return self._finish(sample)
+
+    def validate(self, progress: bool = False) -> int:
+        """Check every mask against its image before training, instead of inside a loader worker.
+
+        Image and mask sizes are compared from the file headers, then each mask is decoded and its
+        values or colours checked as when a sample is read.
+
+        Args:
+            progress: show a progress bar.
+
+        Returns:
+            Number of masks checked.
+
+        Raises:
+            InvalidMaskError: naming the first mask with a bad value or colour, or whose size differs
+                from its image's.
+            S5GeoError: naming a file that cannot be read.
+        """
+        from tqdm.auto import tqdm
+
+        records = [r for r in self.files if r.get("mask") is not None]
+        for record in tqdm(records, desc="checking masks", unit="mask", disable=not progress):
+            image, mask = record["image"], record["mask"]
+            size, mask_size = raster_size(image), raster_size(mask)  # type: ignore[arg-type]
+            if size != mask_size:
+                raise InvalidMaskError(
+                    f"{mask}: mask size {mask_size[1]}x{mask_size[0]} does not match image "
+                    f"{image} size {size[1]}x{size[0]}"
+                )
+            self._load_mask(mask)  # type: ignore[arg-type]
+        return len(records)
 
     def _finish(self, sample: Sample) -> Sample:
         """Apply ``transforms`` to a read sample; datasets that adjust samples extend this."""

@@ -17,8 +17,8 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
 
     A mask may be stored as class indices (1 band, also an 8-bit palette PNG), as grey RGB with
     ``R = G = B = index``, or RGB-coded with :attr:`colors`; all three decode to the same indices.
-    Any other value or colour raises :class:`~s5geo.errors.InvalidMaskError` (or becomes 255 with
-    ``unknown_colors="ignore"``). ``split="trainval"`` joins train and val where both exist.
+    Any other value or colour, in index and in RGB masks alike, raises
+    :class:`~s5geo.errors.InvalidMaskError` (or becomes 255 with ``unknown_colors="ignore"``). ``split="trainval"`` joins train and val where both exist.
     """
 
     splits: ClassVar[tuple[str, ...]] = ("train", "val")
@@ -78,7 +78,7 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
 
     def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
         if raw.shape[0] == 1:
-            return check_index_mask(raw[0], self.num_classes, path)
+            return check_index_mask(raw[0], self.num_classes, path, unknown=self.unknown_colors)
         if raw.shape[0] not in (3, 4):
             raise InvalidMaskError(f"{path}: expected a 1-, 3- or 4-band mask, found {raw.shape[0]}")
         rgb = raw[:3]

@@ -36,6 +36,7 @@ from s5geo.datasets._base import (
     Sample,
     SegmentationDataset,
     Transform,
+    raster_size,
     read_image,
     read_raster,
 )
@@ -74,17 +75,6 @@ def tile_grid(
         for row in rows
         for col in cols
     ]
-
-
-def raster_size(path: str | Path) -> tuple[int, int]:
-    """``(height, width)`` of a raster, read from its header only."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                return src.height, src.width
-    except RasterioIOError as error:
-        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
 
 
 def read_window(path: str | Path, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:

@@ -115,3 +115,29 @@ def test_plot(root: Path) -> None:
     fig = ds.plot(sample, show_titles=False)
     assert isinstance(fig, Figure)
     plt.close(fig)
+
+
+def test_unknown_index_value_ignored_when_asked(root: Path) -> None:
+    path = VDD(root, split="test").files[0]["mask"]
+    raw = np.array(Image.open(path))
+    raw[1, 1] = 7
+    raw[2, 2] = 200
+    Image.fromarray(raw).save(path)
+    mask = VDD(root, split="test", unknown_colors="ignore")[0]["mask"]
+    assert mask[1, 1] == 255 and mask[2, 2] == 255 and mask[0, 1] == 6
+    tiled = VDD(root, split="test", unknown_colors="ignore", tile_size=16)
+    assert tiled[0]["mask"][1, 1] == 255
+
+
+def test_validate_finds_bad_values_and_sizes(root: Path) -> None:
+    ds = VDD(root, split="trainval")
+    assert ds.validate() == 3
+    path = ds.files[1]["mask"]
+    raw = np.array(Image.open(path))
+    raw[1, 1] = 9
+    Image.fromarray(raw).save(path)
+    with pytest.raises(InvalidMaskError, match=rf"{path.name}: class value\(s\) \[9\]"):
+        ds.validate()
+    Image.fromarray(raw[:40] % 7).save(path)
+    with pytest.raises(InvalidMaskError, match=rf"{path.name}: mask size 60x40 does not match"):
+        ds.validate(progress=True)
