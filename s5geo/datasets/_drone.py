@@ -18,7 +18,8 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
     A mask may be stored as class indices (1 band, also an 8-bit palette PNG), as grey RGB with
     ``R = G = B = index``, or RGB-coded with :attr:`colors`; all three decode to the same indices.
     Any other value or colour, in index and in RGB masks alike, raises
-    :class:`~s5geo.errors.InvalidMaskError` (or becomes 255 with ``unknown_colors="ignore"``). ``split="trainval"`` joins train and val where both exist.
+    :class:`~s5geo.errors.InvalidMaskError` (or becomes 255 with ``unknown_colors="ignore"``).
+    ``split="trainval"`` joins train and val where both exist.
     """
 
     splits: ClassVar[tuple[str, ...]] = ("train", "val")
