@@ -1,14 +1,20 @@
 """MillionSeg / RS4P-1M: the S5 pre-training corpus (labeled iSAID crops + ~1M unlabeled images).
 
-Released layout::
+Layout of the authors' release (RS4P-1M), as their split files name it::
 
-    <root>/labeled/iSAID/images/<name>.png        1024-px iSAID crops
-    <root>/labeled/iSAID/masks/<name>.png         class indices 0..15 (same stem as the image)
-    <root>/unlabeled/RS4P-1M/images/<name>.<ext>  unlabeled images (512-800 px)
-    <root>/unlabeled/RS4P-1M/masks/<name>.png     optional pseudo-labels (class indices)
+    <root>/labeled/iSAID/train/images/<name>.png   1024-px iSAID crops (validation: val/)
+    <root>/labeled/iSAID/train/masks/<name>.png    class indices 0..15 (same stem as the image)
+    <root>/unlabeled/RS4P-1M/images/<name>.<ext>   unlabeled images (512-800 px)
+    <root>/unlabeled/RS4P-1M/masks/<name>.png      pseudo-labels (class indices), for SEP
+
+``labeled/iSAID/{images,masks}`` without the split folder is read as the training split, and image
+or mask folders unpacked into a folder of their own name (``images/images/x.png``) are found.
 
 Listing a million files takes a while on network file systems, so the dataset can also read a
-manifest (written once with :meth:`MillionSeg.write_manifest`) instead of walking the folders.
+manifest instead of walking the folders: the authors' split files
+(``splits/labeled/labeled.txt``, ``splits/val.txt``, ``splits/unlabeled/RS4P-1M.txt``: one sample
+per line, ``<image>`` or ``<image> <mask>``, relative to the data root) or a CSV written once with
+:meth:`MillionSeg.write_manifest`.
 """
 
 from __future__ import annotations
@@ -22,20 +28,23 @@ import numpy as np
 
 from s5geo.datasets._base import SegmentationDataset, Transform, check_index_mask, layout_error
 from s5geo.datasets._base import read_index_mask as _read_index_mask
+from s5geo.datasets._layout import archive_hint, descend_nested
 from s5geo.datasets.isaid import ISAIDSegmentation
-from s5geo.errors import DatasetLayoutError
+from s5geo.errors import DatasetLayoutError, S5GeoError
 
 PathLike = str | os.PathLike[str]
 Part = Literal["labeled", "unlabeled", "pseudo_labeled"]
+Split = Literal["train", "val"]
 
 LABELED_DIR = Path("labeled", "iSAID")
 UNLABELED_DIR = Path("unlabeled", "RS4P-1M")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 MILLIONSEG_LAYOUT = (
-    "<root>/labeled/iSAID/{images,masks}/<name>.png and "
-    "<root>/unlabeled/RS4P-1M/images/<name>.<ext> [+ masks/<name>.png]"
+    "<root>/labeled/iSAID/{train,val}/{images,masks}/<name>.png (or labeled/iSAID/{images,masks} "
+    "for train) and <root>/unlabeled/RS4P-1M/images/<name>.<ext> [+ masks/<name>.png]"
 )
 PARTS = ("labeled", "unlabeled", "pseudo_labeled")
+SPLITS = ("train", "val")
 
 
 def _scan(folder: Path, extensions: tuple[str, ...] | None = None) -> dict[str, str]:
@@ -49,8 +58,18 @@ def _scan(folder: Path, extensions: tuple[str, ...] | None = None) -> dict[str, 
     return out
 
 
-def _part_dir(part: str) -> Path:
-    return LABELED_DIR if part == "labeled" else UNLABELED_DIR
+def _part_dir(root: Path, part: str, split: str = "train") -> Path:
+    """Folder of a part relative to ``root``: the labeled split folder, or the unlabeled one."""
+    if part != "labeled":
+        return UNLABELED_DIR
+    if (root / LABELED_DIR / split).is_dir() or split != "train":
+        return LABELED_DIR / split
+    return LABELED_DIR  # the flat layout holds the training split
+
+
+def _nested(root: Path, folder: Path, extensions: tuple[str, ...]) -> Path:
+    """``folder`` (relative to ``root``), or its same-named subfolder holding the files."""
+    return descend_nested(root / folder, extensions).relative_to(root)
 
 
 def _mask_for(image: str) -> str:
@@ -60,7 +79,7 @@ def _mask_for(image: str) -> str:
     if folder != "images":
         raise DatasetLayoutError(
             f"{image}: cannot derive a mask path (image not in an 'images' folder); "
-            "give the manifest as CSV with an image,mask header"
+            "give the mask on the same line ('<image> <mask>') or use a CSV with an image,mask header"
         )
     return os.path.join(parent, "masks", os.path.splitext(name)[0] + ".png")
 
@@ -68,23 +87,30 @@ def _mask_for(image: str) -> str:
 class MillionSeg(SegmentationDataset):
     """One part of the MillionSeg corpus: ``"labeled"``, ``"unlabeled"`` or ``"pseudo_labeled"``.
 
-    * ``labeled``: iSAID crops with their masks (every image must have one);
+    * ``labeled``: iSAID crops with their masks (every image must have one), ``split`` ``"train"``
+      or ``"val"``;
     * ``unlabeled``: all RS4P-1M images, samples without ``"mask"``;
-    * ``pseudo_labeled``: the RS4P-1M images that have a mask in ``masks/``.
+    * ``pseudo_labeled``: the RS4P-1M images that have a mask in ``masks/`` (their pseudo-labels,
+      for supervised pre-training on them, SEP).
 
     With ``manifest`` the files come from a list instead of a directory walk, paths relative to
-    ``root``; rows under the other part's folder are skipped. Two forms:
+    ``root``; rows under another part's folder (or, for ``labeled``, the other split's) are
+    skipped. Two forms:
 
+    * text, one sample per line, ``<image>`` or ``<image> <mask>`` separated by white space (the
+      authors' split files): a given mask is used as is; for a line with only an image, the
+      ``labeled``/``pseudo_labeled`` mask is derived (``.../images/x.*`` -> ``.../masks/x.png``)
+      and only checked when the sample is read;
     * CSV with an ``image,mask`` header: the mask column is authoritative (empty = no mask), so
-      ``pseudo_labeled`` keeps the rows with a mask and ``labeled`` requires one;
-    * plain text, one image path per line: for ``labeled``/``pseudo_labeled`` the mask path is
-      derived (``.../images/x.*`` -> ``.../masks/x.png``) and only checked when the sample is read.
+      ``pseudo_labeled`` keeps the rows with a mask and ``labeled`` requires one.
 
-    ``unlabeled`` ignores masks.
+    ``unlabeled`` ignores masks. A relative ``manifest`` not found from the working directory is
+    looked up under ``root``.
 
     Example:
-        >>> MillionSeg.write_manifest("data/MillionSeg", "rs4p.csv", part="unlabeled")
-        >>> ds = MillionSeg("data/MillionSeg", part="unlabeled", manifest="rs4p.csv")
+        >>> ds = MillionSeg("data/RS4P-1M", part="labeled", manifest="S4_Pretrain/splits/labeled/labeled.txt")
+        >>> val = MillionSeg("data/RS4P-1M", part="labeled", split="val")
+        >>> sep = MillionSeg("data/RS4P-1M", part="pseudo_labeled")
     """
 
     classes = ISAIDSegmentation.classes
@@ -96,6 +122,7 @@ class MillionSeg(SegmentationDataset):
         part: Part = "labeled",
         manifest: PathLike | None = None,
         transforms: Transform | None = None,
+        split: Split = "train",
     ) -> None:
         """Find the files of one part.
 
@@ -104,21 +131,28 @@ class MillionSeg(SegmentationDataset):
             part: ``"labeled"``, ``"unlabeled"`` or ``"pseudo_labeled"``.
             manifest: optional list of files (see the class docstring); no directory walk then.
             transforms: function applied to each sample.
+            split: ``"train"`` or ``"val"`` (labeled part only; the unlabeled part has no split).
 
         Raises:
-            DatasetLayoutError: if folders or files are missing, or the manifest is empty.
+            DatasetLayoutError: if folders or files are missing, or the manifest lists no sample.
+            S5GeoError: on a bad ``split`` or a malformed manifest line.
         """
         if part not in PARTS:
             raise ValueError(f"part must be one of {PARTS}, not {part!r}")
+        if split not in SPLITS:
+            raise S5GeoError(f"MillionSeg: split must be one of {SPLITS}, got {split!r}")
+        if split != "train" and part != "labeled":
+            raise S5GeoError(f"MillionSeg: the {part} part has no {split!r} split (only 'labeled' has)")
         super().__init__(transforms)
         self.root = Path(root)
         self.part = part
+        self.split = split
         if manifest is not None:
-            records = self._read_manifest(Path(manifest))
+            records = self._read_manifest(self._manifest_path(Path(manifest)))
         else:
-            records = self.list_files(self.root, part)
+            records = self.list_files(self.root, part, split)
         if not records:
-            where = manifest if manifest is not None else self.root / _part_dir(part)
+            where = manifest if manifest is not None else self.root / _part_dir(self.root, part, split)
             raise layout_error(where, f"no {part} image found", MILLIONSEG_LAYOUT)
         self.files = [
             {"image": self.root / image, "mask": None if mask is None else self.root / mask}
@@ -126,38 +160,42 @@ class MillionSeg(SegmentationDataset):
         ]
 
     @staticmethod
-    def list_files(root: PathLike, part: Part) -> list[tuple[str, str | None]]:
+    def list_files(root: PathLike, part: Part, split: Split = "train") -> list[tuple[str, str | None]]:
         """Walk the release layout and return ``(image, mask)`` paths relative to ``root``.
 
         Each folder is read with one ``os.scandir`` (no per-file ``stat``).
         """
         root = Path(root)
-        base = _part_dir(part)
-        image_dir, mask_dir = root / base / "images", root / base / "masks"
-        if not image_dir.is_dir():
-            raise layout_error(root, f"missing folder {image_dir}", MILLIONSEG_LAYOUT)
-        images = _scan(image_dir, IMAGE_EXTENSIONS)
+        base = _part_dir(root, part, split)
+        if not (root / base / "images").is_dir():
+            problem = f"missing folder {root / base / 'images'}"
+            if part == "labeled" and split == "train":
+                problem = (
+                    f"missing folder {root / LABELED_DIR / 'train' / 'images'} (or {root / base / 'images'})"
+                )
+            hint = archive_hint([root, root / base.parent, root / base], root)
+            raise layout_error(root, problem + hint, MILLIONSEG_LAYOUT)
+        image_rel = _nested(root, base / "images", IMAGE_EXTENSIONS)
+        images = _scan(root / image_rel, IMAGE_EXTENSIONS)
         if part == "unlabeled":
-            return [(str(base / "images" / images[s]), None) for s in sorted(images)]
-        if not mask_dir.is_dir():
+            return [(str(image_rel / images[s]), None) for s in sorted(images)]
+        if not (root / base / "masks").is_dir():
             if part == "pseudo_labeled":
                 return []
-            raise layout_error(root, f"missing folder {mask_dir}", MILLIONSEG_LAYOUT)
-        masks = _scan(mask_dir, (".png",))
+            hint = archive_hint([root / base], root)
+            raise layout_error(root, f"missing folder {root / base / 'masks'}{hint}", MILLIONSEG_LAYOUT)
+        mask_rel = _nested(root, base / "masks", (".png",))
+        masks = _scan(root / mask_rel, (".png",))
         if part == "labeled":
             missing = sorted(set(images) - set(masks))
             if missing:
                 raise layout_error(
                     root,
                     f"{len(missing)} labeled image(s) without a mask, e.g. {images[missing[0]]} "
-                    f"(looked for {mask_dir / (missing[0] + '.png')})",
+                    f"(looked for {root / mask_rel / (missing[0] + '.png')})",
                     MILLIONSEG_LAYOUT,
                 )
-        return [
-            (str(base / "images" / images[s]), str(base / "masks" / masks[s]))
-            for s in sorted(images)
-            if s in masks
-        ]
+        return [(str(image_rel / images[s]), str(mask_rel / masks[s])) for s in sorted(images) if s in masks]
 
     @classmethod
     def write_manifest(cls, root: PathLike, out: PathLike, part: Part | Literal["all"] = "all") -> int:
@@ -166,14 +204,16 @@ class MillionSeg(SegmentationDataset):
         Args:
             root: the MillionSeg folder.
             out: CSV file to write (written to a temporary name, then renamed).
-            part: which part to list; ``"all"`` lists the labeled part and every unlabeled image
-                (with its mask where one exists).
+            part: which part to list; ``"all"`` lists the labeled part (both splits where the
+                layout has them) and every unlabeled image (with its mask where one exists).
 
         Returns:
             Number of rows written.
         """
         if part == "all":
             rows = cls.list_files(root, "labeled")
+            if (Path(root) / LABELED_DIR / "val").is_dir():
+                rows += cls.list_files(root, "labeled", "val")
             with_masks = dict(cls.list_files(root, "pseudo_labeled"))
             rows += [(img, with_masks.get(img)) for img, _ in cls.list_files(root, "unlabeled")]
         else:
@@ -187,6 +227,11 @@ class MillionSeg(SegmentationDataset):
         tmp.replace(out)
         return len(rows)
 
+    def _manifest_path(self, path: Path) -> Path:
+        if not path.is_file() and not path.is_absolute() and (self.root / path).is_file():
+            return self.root / path
+        return path
+
     def _read_manifest(self, path: Path) -> list[tuple[str, str | None]]:
         if not path.is_file():
             raise DatasetLayoutError(f"{path}: manifest file does not exist")
@@ -195,20 +240,31 @@ class MillionSeg(SegmentationDataset):
         if not lines:
             return []
         is_csv = lines[0].replace(" ", "").lower().startswith("image,mask")
-        records: list[tuple[str, str | None]] = []
+        # (image, mask, whether the mask was given)
+        rows: list[tuple[str, str | None, bool]] = []
         if is_csv:
             for row in csv.reader(lines[1:]):
                 mask = row[1].strip() if len(row) > 1 and row[1].strip() else None
-                records.append((row[0].strip(), mask))
+                rows.append((row[0].strip(), mask, True))
         else:
-            records = [(line.strip(), None) for line in lines]
-        # Rows under the other part's folder are skipped; rows elsewhere belong to any part.
-        other = UNLABELED_DIR if self.part == "labeled" else LABELED_DIR
-        records = [(i, m) for i, m in records if Path(i).parts[:2] != other.parts]
+            for number, line in enumerate(lines, 1):
+                fields = line.split()
+                if len(fields) > 2:
+                    raise S5GeoError(
+                        f"{path}:{number}: expected '<image>' or '<image> <mask>', found {len(fields)} "
+                        "fields (paths with spaces need the CSV form: image,mask header)"
+                    )
+                rows.append((fields[0], fields[1] if len(fields) == 2 else None, len(fields) == 2))
+        kept = [row for row in rows if self._belongs(row[0])]
+        if not kept:
+            where = sorted({"/".join(Path(row[0]).parts[:3]) for row in rows})
+            raise DatasetLayoutError(
+                f"{path}: none of its {len(rows)} rows belongs to part={self.part!r}, "
+                f"split={self.split!r}; its rows are under {', '.join(where[:3])}"
+            )
         if self.part == "unlabeled":
-            return [(image, None) for image, _ in records]
-        if not is_csv:
-            return [(image, _mask_for(image)) for image, _ in records]
+            return [(image, None) for image, _, _ in kept]
+        records = [(image, mask if given else _mask_for(image)) for image, mask, given in kept]
         if self.part == "labeled":
             missing = [image for image, mask in records if mask is None]
             if missing:
@@ -216,6 +272,18 @@ class MillionSeg(SegmentationDataset):
                     f"{path}: {len(missing)} labeled image(s) without a mask, e.g. {missing[0]}"
                 )
         return [(image, mask) for image, mask in records if mask is not None]
+
+    def _belongs(self, image: str) -> bool:
+        """Whether a manifest row is in this part and split (rows elsewhere are in every part)."""
+        parts = Path(image).parts
+        if parts[:2] == UNLABELED_DIR.parts:
+            return self.part != "labeled"
+        if parts[:2] != LABELED_DIR.parts:
+            return True
+        if self.part != "labeled":
+            return False
+        split = parts[2] if len(parts) > 2 and parts[2] in SPLITS else "train"  # flat layout: train
+        return split == self.split
 
     def _load_mask(self, path: Path) -> np.ndarray:
         if not path.is_file():

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from s5geo.datasets.millionseg import MillionSeg
-from s5geo.errors import DatasetLayoutError, InvalidMaskError
+from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
 
 ROOT = Path(__file__).resolve().parents[1] / "data" / "millionseg"
 
@@ -92,3 +92,99 @@ def test_bad_class_and_size(tmp_path: Path) -> None:
     Image.fromarray(mask[:30]).save(mask_path)
     with pytest.raises(InvalidMaskError, match="does not match"):
         MillionSeg(tmp_path)[0]
+
+
+PUBLISHED = ROOT / "published"
+SPLITS = PUBLISHED / "splits"
+
+
+def test_published_layout_walked() -> None:
+    train = MillionSeg(PUBLISHED, part="labeled")
+    assert names(train) == ["P0000_0000_crop_0.png", "P0000_0000_crop_1.png", "P0002_0001_crop_0.png"]
+    assert train.files[0]["mask"] == PUBLISHED / "labeled/iSAID/train/masks/P0000_0000_crop_0.png"
+    val = MillionSeg(PUBLISHED, part="labeled", split="val")
+    assert names(val) == ["P0003_0000_crop_0.png"]
+    sample = val[0]
+    valid = sample["mask"] != 255
+    assert sample["image"].shape == (3, 32, 32) and (sample["mask"][:2, :2] == 255).all()
+    assert torch.equal(sample["mask"][valid], ((sample["image"][0][valid] - 5) / 10).long())
+    assert len(MillionSeg(PUBLISHED, part="unlabeled")) == 3
+    sep = MillionSeg(PUBLISHED, part="pseudo_labeled")
+    assert names(sep) == ["dota_000001.png", "millionaid_000002.jpg", "star_000003.jpg"]
+    assert sep[0]["mask"].max() < 16 and sep.num_classes == 16
+
+
+def test_published_split_files() -> None:
+    # "<image> <mask>" per line, relative to the data root, no final newline
+    train = MillionSeg(PUBLISHED, part="labeled", manifest=SPLITS / "labeled/labeled.txt")
+    assert train.files == MillionSeg(PUBLISHED, part="labeled").files
+    val = MillionSeg(PUBLISHED, part="labeled", split="val", manifest=SPLITS / "val.txt")
+    assert val.files == MillionSeg(PUBLISHED, part="labeled", split="val").files
+    assert torch.equal(val[0]["mask"], MillionSeg(PUBLISHED, "labeled", split="val")[0]["mask"])
+    # "<image>" per line: the pseudo-label path is derived; unlabeled ignores masks
+    sep = MillionSeg(PUBLISHED, part="pseudo_labeled", manifest=SPLITS / "unlabeled/RS4P-1M.txt")
+    assert sep.files == MillionSeg(PUBLISHED, part="pseudo_labeled").files
+    unlabeled = MillionSeg(PUBLISHED, part="unlabeled", manifest="splits/unlabeled/RS4P-1M.txt")
+    assert len(unlabeled) == 3 and set(unlabeled[0]) == {"image"}  # manifest found under root
+
+
+def test_split_file_rows_filtered_by_part_and_split(tmp_path: Path) -> None:
+    both = tmp_path / "both.txt"
+    both.write_text(
+        (SPLITS / "labeled/labeled.txt").read_text()
+        + "\n"
+        + (SPLITS / "val.txt").read_text()
+        + "\n"
+        + (SPLITS / "unlabeled/RS4P-1M.txt").read_text()
+    )
+    assert len(MillionSeg(PUBLISHED, "labeled", manifest=both)) == 3
+    assert len(MillionSeg(PUBLISHED, "labeled", manifest=both, split="val")) == 1
+    assert len(MillionSeg(PUBLISHED, "unlabeled", manifest=both)) == 3
+    with pytest.raises(
+        DatasetLayoutError, match=r"belongs to part='labeled', split='train'.*labeled/iSAID/val"
+    ):
+        MillionSeg(PUBLISHED, "labeled", manifest=SPLITS / "val.txt")
+
+
+def test_bad_split_file_lines_and_splits(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a.png a_mask.png extra\n")
+    with pytest.raises(S5GeoError, match=r"bad\.txt:1: expected '<image>' or '<image> <mask>'"):
+        MillionSeg(PUBLISHED, "labeled", manifest=bad)
+    with pytest.raises(S5GeoError, match="split must be one of"):
+        MillionSeg(PUBLISHED, "labeled", split="test")  # type: ignore[arg-type]
+    with pytest.raises(S5GeoError, match="no 'val' split"):
+        MillionSeg(PUBLISHED, "unlabeled", split="val")
+    with pytest.raises(DatasetLayoutError, match=r"labeled/iSAID/val/images"):
+        MillionSeg(ROOT, "labeled", split="val")  # the flat layout has no val split
+
+
+def test_published_manifest_roundtrip(tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    assert MillionSeg.write_manifest(PUBLISHED, out) == 3 + 1 + 3
+    for part, split in (
+        ("labeled", "train"),
+        ("labeled", "val"),
+        ("unlabeled", "train"),
+        ("pseudo_labeled", "train"),
+    ):
+        walked = MillionSeg(PUBLISHED, part=part, split=split)  # type: ignore[arg-type]
+        assert MillionSeg(PUBLISHED, part=part, split=split, manifest=out).files == walked.files  # type: ignore[arg-type]
+
+
+def test_nested_folders_and_archive_hint(tmp_path: Path) -> None:
+    root = tmp_path / "RS4P-1M"
+    shutil.copytree(PUBLISHED / "labeled", root / "labeled")
+    # images unzipped into a folder of their own name
+    images = root / "labeled/iSAID/train/images"
+    shutil.move(images, tmp_path / "images")
+    images.mkdir()
+    shutil.move(tmp_path / "images", images / "images")
+    ds = MillionSeg(root, part="labeled")
+    assert len(ds) == 3 and ds.files[0]["image"] == images / "images/P0000_0000_crop_0.png"
+    assert ds[0]["mask"].shape == (32, 32)
+    (root / "unlabeled.zip").write_bytes(b"")
+    with pytest.raises(
+        DatasetLayoutError, match=r"unlabeled/RS4P-1M/images.*found .*unlabeled\.zip: unpack it"
+    ):
+        MillionSeg(root, part="unlabeled")
