@@ -1,17 +1,22 @@
 """iSAID semantic segmentation: RGB-coded masks as the 16 MillionSeg classes, 1024-px patches.
 
-Layout of the official release (the semantic masks come as ``Semantic_masks/images.zip``, the images
-as ``images/part*.zip``; unpacked in place, as the iSAID devkit and MMSegmentation expect)::
+Accepted layouts of a split folder (``train`` or ``val``); the semantic mask of ``P0000.png`` is
+``P0000_instance_color_RGB.png`` (class colours), ``P0000_instance_id_RGB.png`` is the instance mask
+and is never read::
 
-    <root>/train/images/P0000.png
-    <root>/train/Semantic_masks/images/P0000_instance_color_RGB.png
-    <root>/val/images/P0003.png
-    <root>/val/Semantic_masks/images/P0003_instance_color_RGB.png
+    official release, unpacked in place (as MMSegmentation expects):
+        <root>/train/images/P0000.png
+        <root>/train/Semantic_masks/images/P0000_instance_color_RGB.png
+    iSAID devkit (masks beside the images):
+        <root>/train/images/P0000.png, P0000_instance_color_RGB.png, P0000_instance_id_RGB.png
+    zips unpacked into folders of their own (``images/part1.zip`` -> ``images/images/``):
+        <root>/train/images/images/P0000.png
+        <root>/train/Semantic_masks/images/images/P0000_instance_color_RGB.png
 
-Mask colours are the iSAID devkit palette (background black). The images (from DOTA) are large,
-so by default every image is cut into 1024 x 1024 patches on a deterministic grid whose last
-row/column is moved back to end on the border; images smaller than a patch are padded (image 0,
-mask 255).
+Files are found anywhere up to four folders below the split folder. Mask colours are the iSAID
+devkit palette (background black). The images (from DOTA) are large, so by default every image is
+cut into 1024 x 1024 patches on a deterministic grid whose last row/column is moved back to end on
+the border; images smaller than a patch are padded (image 0, mask 255).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from s5geo.datasets._base import Sample, Transform, layout_error, rgb_to_index
+from s5geo.datasets._layout import ARCHIVE_SUFFIXES
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import S5GeoError
 
@@ -30,11 +36,35 @@ PathLike = str | os.PathLike[str]
 
 ISAID_LAYOUT = (
     "<root>/<split>/images/P0000.png and "
-    "<root>/<split>/Semantic_masks/images/P0000_instance_color_RGB.png (split: train, val)"
+    "<root>/<split>/Semantic_masks/images/P0000_instance_color_RGB.png, or the devkit's "
+    "<root>/<split>/images/{P0000.png,P0000_instance_color_RGB.png} (split: train, val)"
 )
 
 #: Mask file name = image stem + this suffix.
 MASK_SUFFIX = "_instance_color_RGB.png"
+#: Other per-image files of the release that are not images.
+NOT_IMAGES = ("_instance_id_RGB.png", "_instance_color_RGB.png")
+#: How deep below the split folder files are looked for.
+MAX_DEPTH = 4
+
+
+def _walk(folder: Path, depth: int = MAX_DEPTH) -> tuple[list[Path], list[Path]]:
+    """``.png`` files and archives under ``folder``, at most ``depth`` folders down, sorted."""
+    pngs: list[Path] = []
+    archives: list[Path] = []
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            name = entry.name.lower()
+            if entry.is_dir():
+                if depth > 0:
+                    more = _walk(Path(entry.path), depth - 1)
+                    pngs += more[0]
+                    archives += more[1]
+            elif name.endswith(".png"):
+                pngs.append(Path(entry.path))
+            elif name.endswith(ARCHIVE_SUFFIXES):
+                archives.append(Path(entry.path))
+    return pngs, archives
 
 
 class ISAIDSegmentation(TiledSegmentationDataset):
@@ -114,27 +144,51 @@ class ISAIDSegmentation(TiledSegmentationDataset):
         self.root = Path(root)
         self.split = split
         self.unknown = unknown
-        image_dir = self.root / split / "images"
-        mask_dir = self.root / split / "Semantic_masks" / "images"
-        for folder in (image_dir, mask_dir):
-            if not folder.is_dir():
-                raise layout_error(self.root, f"missing folder {folder}", ISAID_LAYOUT)
-        masks = {e.name for e in os.scandir(mask_dir) if e.name.endswith(MASK_SUFFIX)}
-        images = sorted(
-            Path(e.path) for e in os.scandir(image_dir) if e.name.lower().endswith(".png") and e.is_file()
-        )
+        self.files = self._find(self.root / split)
+        self._build_tiles()
+
+    def _find(self, split_dir: Path) -> list[dict[str, Path | None]]:
+        """Pair the images and semantic masks found below ``split_dir`` (see the module docstring)."""
+        if not split_dir.is_dir():
+            zips = sorted(p.name for p in self.root.glob("*") if p.name.lower().endswith(ARCHIVE_SUFFIXES))
+            hint = (
+                f"; found {', '.join(zips)} in {self.root}: unpack the split into {split_dir}" if zips else ""
+            )
+            raise layout_error(self.root, f"missing folder {split_dir}{hint}", ISAID_LAYOUT)
+        pngs, archives = _walk(split_dir)
+        images: dict[str, Path] = {}
+        masks: dict[str, Path] = {}
+        for path in pngs:
+            if path.name.endswith(MASK_SUFFIX):
+                found, key = masks, path.name[: -len(MASK_SUFFIX)]
+            elif path.name.endswith(NOT_IMAGES):
+                continue
+            else:
+                found, key = images, path.stem
+            if key in found:
+                raise layout_error(
+                    self.root, f"{path.name} is found twice: {found[key]} and {path}; keep one", ISAID_LAYOUT
+                )
+            found[key] = path
+        unpack = ""
+        if archives:
+            names = ", ".join(str(p.relative_to(self.root)) for p in archives[:4])
+            unpack = (
+                f"; found {names}: unzip each into the folder that holds it (unzip -n <zip> -d <its folder>)"
+            )
         if not images:
-            raise layout_error(self.root, f"no .png image in {image_dir}", ISAID_LAYOUT)
-        missing = [p for p in images if p.stem + MASK_SUFFIX not in masks]
+            raise layout_error(self.root, f"no .png image below {split_dir}{unpack}", ISAID_LAYOUT)
+        missing = sorted(set(images) - set(masks))
         if missing:
+            first = images[missing[0]]
+            semantic = split_dir / "Semantic_masks" / "images"
+            looked = (semantic if semantic.is_dir() else first.parent) / (missing[0] + MASK_SUFFIX)
             raise layout_error(
                 self.root,
-                f"{len(missing)} image(s) without a mask, e.g. {missing[0].name} "
-                f"(looked for {mask_dir / (missing[0].stem + MASK_SUFFIX)})",
+                f"{len(missing)} image(s) without a mask, e.g. {first.name} (looked for {looked}){unpack}",
                 ISAID_LAYOUT,
             )
-        self.files = [{"image": p, "mask": mask_dir / (p.stem + MASK_SUFFIX)} for p in images]
-        self._build_tiles()
+        return [{"image": images[key], "mask": masks[key]} for key in sorted(images)]
 
     def _finish(self, sample: Sample) -> Sample:
         image = sample["image"]

@@ -88,3 +88,34 @@ def test_plot() -> None:
     ds = ISAIDSegmentation(ROOT, split="val", patch_size=None)
     fig = ds.plot(ds[0], suptitle="x")
     assert len(fig.axes) == 2
+
+
+@pytest.mark.parametrize("layout", ["devkit", "unzipped"])
+def test_devkit_and_unzipped_layouts(layout: str) -> None:
+    train = ISAIDSegmentation(ROOT / layout, split="train", patch_size=None)
+    # instance masks are never listed as images
+    assert [r["image"].name for r in train.files] == ["P0002.png", "P0010.png"]  # type: ignore[union-attr]
+    assert all(r["mask"].name.endswith("_instance_color_RGB.png") for r in train.files)  # type: ignore[union-attr]
+    for i in range(len(train)):
+        sample = train[i]
+        assert torch.equal(sample["mask"], ((sample["image"][0] - 5) / 10).long())
+    val = ISAIDSegmentation(ROOT / layout, split="val", patch_size=32)
+    assert len(val) == 2 and val[1]["mask"].shape == (32, 32)
+
+
+def test_zips_and_duplicates_named(tmp_path: Path) -> None:
+    (tmp_path / "train/images").mkdir(parents=True)
+    (tmp_path / "train/images/part1.zip").write_bytes(b"")
+    with pytest.raises(DatasetLayoutError, match=r"no \.png image below .*found train/images/part1\.zip"):
+        ISAIDSegmentation(tmp_path, split="train")
+    shutil.copytree(ROOT / "unzipped/train/images", tmp_path / "train/images", dirs_exist_ok=True)
+    (tmp_path / "train/Semantic_masks").mkdir()
+    (tmp_path / "train/Semantic_masks/images.zip").write_bytes(b"")
+    with pytest.raises(DatasetLayoutError, match=r"without a mask.*Semantic_masks/images\.zip"):
+        ISAIDSegmentation(tmp_path, split="train")
+    shutil.copy(ROOT / "unzipped/train/images/images/P0002.png", tmp_path / "train/images/P0002.png")
+    with pytest.raises(DatasetLayoutError, match=r"P0002\.png is found twice"):
+        ISAIDSegmentation(tmp_path, split="train")
+    (tmp_path / "iSAID_train.zip").write_bytes(b"")
+    with pytest.raises(DatasetLayoutError, match=r"missing folder .*val; found iSAID_train\.zip"):
+        ISAIDSegmentation(tmp_path, split="val")
