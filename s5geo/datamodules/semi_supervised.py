@@ -229,12 +229,32 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
     def setup(self, stage: str) -> None:
         """Build (or take) the datasets a stage needs."""
         if stage == "fit":
-            self._dataset("labeled")
-            self._dataset("unlabeled")
+            self._check_bands(self._dataset("labeled"), self._dataset("unlabeled"))
         if stage in ("fit", "validate"):
             self._dataset("val")
         if stage in ("test", "predict"):
             self._dataset("test")
+
+    @staticmethod
+    def _check_bands(labeled: Dataset | None, unlabeled: Dataset | None) -> None:
+        """Refuse labeled and unlabeled data whose images have different band counts."""
+
+        def describe(dataset: Dataset) -> tuple[int, str]:
+            root = getattr(dataset, "root", None)
+            where = f" in {root}" if root is not None else ""
+            return int(dataset[0]["image"].shape[0]), f"{type(dataset).__name__}{where}"
+
+        try:
+            if labeled is None or unlabeled is None or not len(labeled) or not len(unlabeled):  # type: ignore[arg-type]
+                return
+        except TypeError:  # datasets without a length are not checked
+            return
+        (bands_l, name_l), (bands_u, name_u) = describe(labeled), describe(unlabeled)
+        if bands_l != bands_u:
+            raise S5GeoError(
+                f"labeled images have {bands_l} bands ({name_l}) but unlabeled images have {bands_u} "
+                f"({name_u}); both streams must have the same bands in the same order"
+            )
 
     def _world(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -180,3 +180,10 @@ def test_ddp_two_ranks_see_disjoint_samples(tmp_path) -> None:
                 assert s["max"] <= 1.0
     orders = [[i for s in ranks[0] if s["epoch"] == e for i in s["unlabeled"]] for e in (0, 1)]
     assert orders[0] != orders[1]
+
+
+def test_setup_refuses_different_band_counts() -> None:
+    dm = SemiSupervisedDataModule(TinyDataset(4, bands=4), TinyDataset(8, labeled=False, bands=3))
+    with pytest.raises(S5GeoError, match=r"labeled images have 4 bands .*unlabeled images have 3"):
+        dm.setup("fit")
+    SemiSupervisedDataModule(TinyDataset(4, bands=4), TinyDataset(8, labeled=False, bands=4)).setup("fit")
