@@ -12,6 +12,7 @@ from torchgeo.datasets import DatasetNotFoundError
 from torchgeo.datasets import LoveDA as TorchGeoLoveDA
 
 from s5geo.datasets._base import IGNORE_INDEX, Transform, layout_error
+from s5geo.datasets._layout import archive_hint, extraction_pending, safe_extract
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import InvalidMaskError, S5GeoError
 
@@ -28,6 +29,9 @@ class LoveDA(TiledSegmentationDataset):
     ``Val.zip`` and ``Test.zip`` of the Zenodo release, i.e. ``<root>/Train/Urban/images_png/*.png``
     with the masks beside them in ``masks_png`` (the test split has no masks; its samples carry no
     ``"mask"``). ``split="trainval"`` joins train and val, the set S5 fine-tunes on (4191 images).
+    A release zip (``<root>/Train.zip``) whose folder is missing is extracted into ``root`` on first
+    use, never overwriting a file; a zip unpacked into a folder of its own (``Train/Train/Urban``)
+    is read where it is.
 
     Mask mapping: raw 0 (no-data) -> 255 (ignored), raw 1..7 -> 0..6 for background, building, road,
     water, barren, forest, agriculture. A raw value above 7 raises
@@ -89,11 +93,13 @@ class LoveDA(TiledSegmentationDataset):
         self.split = split
         self.scene = tuple(scene)
         for part in ("train", "val") if split == "trainval" else (split,):
+            base = self._part_root(part)
             try:
-                found = TorchGeoLoveDA(root=os.fspath(root), split=part, scene=list(scene))
+                found = TorchGeoLoveDA(root=os.fspath(base), split=part, scene=list(scene))
             except DatasetNotFoundError as error:
                 folders = ", ".join(f"{part.capitalize()}/{name.capitalize()}" for name in scene)
-                raise layout_error(root, f"missing folder(s) {folders}", EXPECTED_LAYOUT) from error
+                hint = archive_hint([self.root], self.root)
+                raise layout_error(root, f"missing folder(s) {folders}{hint}", EXPECTED_LAYOUT) from error
             if not found.files:
                 raise layout_error(root, f"no {part} images found", EXPECTED_LAYOUT)
             for record in found.files:
@@ -104,6 +110,18 @@ class LoveDA(TiledSegmentationDataset):
                     )
                 self.files.append({"image": Path(record["image"]), "mask": mask})
         self._build_tiles()
+
+    def _part_root(self, part: str) -> Path:
+        """Folder holding ``<Part>/<Scene>``: ``root``, after extracting ``<Part>.zip`` if needed."""
+        name = part.capitalize()
+        scene_dirs = [self.root / name / scene.capitalize() for scene in self.scene]
+        archive = self.root / f"{name}.zip"
+        complete = all(d.is_dir() for d in scene_dirs)
+        if archive.is_file() and (not complete or extraction_pending(archive, self.root)):
+            safe_extract(archive, self.root)
+        elif not complete and all((self.root / name / d.relative_to(self.root)).is_dir() for d in scene_dirs):
+            return self.root / name  # unzipped into a folder of its own: <root>/Train/Train/Urban
+        return self.root
 
     def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
         if raw.shape[0] != 1:

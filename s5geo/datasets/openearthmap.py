@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from s5geo.datasets._base import Transform, check_index_mask, layout_error
+from s5geo.datasets._layout import archive_hint, extraction_pending, safe_extract
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import InvalidMaskError, S5GeoError
 
@@ -29,6 +30,9 @@ class OpenEarthMap(TiledSegmentationDataset):
         <root>/train.txt, val.txt, test.txt       file names, one per line ("aachen_1.tif")
         <root>/<region>/images/<region>_<n>.tif   RGB GeoTIFF
         <root>/<region>/labels/<region>_<n>.tif   1-band uint8, 0..8
+
+    ``root`` may also be the folder that holds the release zip (``OpenEarthMap.zip``, extracted on
+    first use without overwriting a file) or its unpacked ``OpenEarthMap_wo_xBD/`` folder.
 
     The region of a listed file is its name without the trailing ``_<n>.tif``. Test labels are not
     public: a listed test file without a label gives a sample without ``"mask"``; in
@@ -124,7 +128,7 @@ class OpenEarthMap(TiledSegmentationDataset):
         super().__init__(transforms, tile_size, stride)
         if split not in self.splits:
             raise S5GeoError(f"OpenEarthMap: split must be one of {self.splits}, got {split!r}")
-        self.root = Path(root)
+        self.root = self._release_root(Path(root), "train" if split == "trainval" else split)
         self.split = split
         self.exclude_xbd = exclude_xbd
         for part in ("train", "val") if split == "trainval" else (split,):
@@ -132,6 +136,27 @@ class OpenEarthMap(TiledSegmentationDataset):
         if not self.files:
             raise layout_error(root, f"the {split} list names no usable file", EXPECTED_LAYOUT)
         self._build_tiles()
+
+    @staticmethod
+    def _release_root(root: Path, part: str) -> Path:
+        """The folder with the split lists: ``root``, or the release folder in it (zip extracted)."""
+        if (root / f"{part}.txt").is_file() or not root.is_dir():
+            return root
+
+        def unpacked() -> Path | None:
+            folders = sorted(
+                p for p in root.iterdir() if p.is_dir() and p.name.lower().startswith("openearthmap")
+            )
+            return next((folder for folder in folders if (folder / f"{part}.txt").is_file()), None)
+
+        archives = sorted(p for p in root.glob("*.zip") if p.name.lower().startswith("openearthmap"))
+        pending = [archive for archive in archives if extraction_pending(archive, root)]
+        found = unpacked()
+        if found is None or pending:
+            for archive in pending or archives:
+                safe_extract(archive, root)
+            found = unpacked()
+        return found or root
 
     @classmethod
     def region_of(cls, name: str) -> str:
@@ -144,7 +169,8 @@ class OpenEarthMap(TiledSegmentationDataset):
     def _add_split(self, part: str) -> None:
         listing = self.root / f"{part}.txt"
         if not listing.is_file():
-            raise layout_error(self.root, f"split list {listing} is missing", EXPECTED_LAYOUT)
+            hint = archive_hint([self.root], self.root)
+            raise layout_error(self.root, f"split list {listing} is missing{hint}", EXPECTED_LAYOUT)
         names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
         missing_images: list[Path] = []
         for name in names:

@@ -102,3 +102,29 @@ def test_plot(root: Path) -> None:
     fig = ds.plot(ds[0], suptitle="LoveDA")
     assert isinstance(fig, Figure)
     plt.close(fig)
+
+
+def zip_folder(folder: Path, archive: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            zf.write(path, path.relative_to(folder.parent))
+
+
+def test_release_zip_extracted_on_first_use(root: Path, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    release.mkdir()
+    zip_folder(root / "Train", release / "Train.zip")
+    (release / "Train" / "Urban").mkdir(parents=True)  # a user's partial folder is completed, not replaced
+    ds = LoveDA(release, split="train")
+    assert len(ds) == 3 and ds[0]["mask"].shape == ds[0]["image"].shape[1:]
+    assert not list(release.glob(".*.extracting"))
+    with pytest.raises(DatasetLayoutError, match=r"Val/Urban.*found .*Train\.zip"):
+        LoveDA(release, split="val")
+
+
+def test_zip_unpacked_into_its_own_folder(root: Path, tmp_path: Path) -> None:
+    nested = tmp_path / "nested"
+    shutil.copytree(root / "Val", nested / "Val" / "Val")
+    assert len(LoveDA(nested, split="val")) == len(LoveDA(root, split="val"))

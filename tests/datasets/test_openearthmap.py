@@ -137,3 +137,23 @@ def test_plot(root: Path) -> None:
     fig = ds.plot(ds[1])
     assert isinstance(fig, Figure)
     plt.close(fig)
+
+
+def test_release_zip_and_its_folder(root: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    release = tmp_path / "release"
+    release.mkdir()
+    with zipfile.ZipFile(release / "OpenEarthMap.zip", "w") as zf:
+        for path in sorted(root.rglob("*")):
+            zf.write(path, Path("OpenEarthMap_wo_xBD") / path.relative_to(root))
+    ds = OpenEarthMap(release, split="train")
+    assert names(ds) == ["aachen_1.tif", "aachen_2.tif", "tokyo_1.tif"]
+    assert ds.root == release / "OpenEarthMap_wo_xBD"
+    # the unpacked folder is used as it is on the next call
+    (release / "OpenEarthMap.zip").unlink()
+    assert len(OpenEarthMap(release, split="val")) == len(OpenEarthMap(root, split="val"))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "oem.tar.gz").write_bytes(b"")
+    with pytest.raises(DatasetLayoutError, match=r"train\.txt is missing; found .*oem\.tar\.gz"):
+        OpenEarthMap(tmp_path / "empty", split="train")
