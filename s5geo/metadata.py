@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import colorsys
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from s5geo._version import __version__
 
@@ -114,6 +115,60 @@ class ModelMetadata:
     def from_json(cls, text: str) -> ModelMetadata:
         """Build metadata from a JSON string."""
         return cls.from_dict(json.loads(text))
+
+
+@runtime_checkable
+class DataModuleMetadata(Protocol):
+    """What a datamodule tells a task about its data, for the metadata stored in checkpoints.
+
+    The s5geo datamodules implement all of it; a task uses the default of any member a datamodule
+    lacks (see ``docs/architecture.md``).
+
+    Attributes:
+        classes: class names, index ``i`` is class ``i`` (default ``class_<i>``).
+        colors: one ``(r, g, b)`` per class (default :func:`default_colors`).
+        bands: 1-based band indices of the source rasters, in the order the images hold them
+            (e.g. ``[4, 1, 2]`` for IR-R-G read from an R-G-B-IR file); None: ``1..C``.
+        gsd: ground sampling distance of the imagery in metres, None if unknown or mixed.
+        scale: divisor mapping raw pixel values to ``[0, 1]`` (scalar or one per band; default 255).
+    """
+
+    @property
+    def classes(self) -> Sequence[str]: ...  # noqa: D102
+
+    @property
+    def colors(self) -> Sequence[Sequence[int]]: ...  # noqa: D102
+
+    @property
+    def bands(self) -> Sequence[int] | None: ...  # noqa: D102
+
+    @property
+    def gsd(self) -> float | None: ...  # noqa: D102
+
+    @property
+    def scale(self) -> float | Sequence[float]: ...  # noqa: D102
+
+
+#: The members of :class:`DataModuleMetadata` and the value a task assumes where a datamodule lacks one.
+DATAMODULE_METADATA_DEFAULTS: dict[str, Any] = {
+    "classes": None,
+    "colors": None,
+    "bands": None,
+    "gsd": None,
+    "scale": 255.0,
+}
+
+
+def datamodule_metadata(datamodule: object) -> dict[str, Any]:
+    """Read the :class:`DataModuleMetadata` members of ``datamodule`` (None: no datamodule).
+
+    Returns:
+        ``{"classes", "colors", "bands", "gsd", "scale"}``, with the default of
+        :data:`DATAMODULE_METADATA_DEFAULTS` for each member the datamodule does not have.
+    """
+    return {
+        name: getattr(datamodule, name, default) for name, default in DATAMODULE_METADATA_DEFAULTS.items()
+    }
 
 
 #: Raster tag holding the class names of a class map as a JSON list (dataset and band 1).

@@ -40,13 +40,14 @@ class CropPadCollate:
     """Bring every sample to ``size x size`` (random crop if larger, pad if smaller) and stack.
 
     Images are padded with 0 and masks with 255, padding on the right and bottom. With
-    ``mark_padding=True`` (the unlabeled stream) any mask in the samples is replaced by the padding
-    marker: ``"mask"`` is 0 on image pixels and 255 on padding (see ``docs/architecture.md``).
+    ``mark_padding=True`` (the unlabeled stream) any mask in the samples is dropped and the batch
+    holds ``"padding"`` instead, a boolean ``B x size x size`` tensor that is True on padding (see
+    ``docs/architecture.md``).
 
     Args:
         size: common side; None pads every sample to the largest height/width in the batch
             without cropping (for evaluation).
-        mark_padding: replace masks by the 0/255 padding marker.
+        mark_padding: write the boolean ``"padding"`` flag instead of masks.
     """
 
     def __init__(self, size: int | None = None, mark_padding: bool = False) -> None:
@@ -68,17 +69,16 @@ class CropPadCollate:
             left = int(torch.randint(0, w - width + 1, ()).item()) if w > width else 0
             images.append(_crop_or_pad(image, top, left, height, width, 0.0))
             if self.mark_padding:
-                mask = torch.zeros(h, w, dtype=torch.long)
+                image_pixels = torch.zeros(h, w, dtype=torch.bool)
+                masks.append(_crop_or_pad(image_pixels, top, left, height, width, True))
             elif "mask" in sample:
                 mask = torch.as_tensor(sample["mask"]).long()
-            else:
-                continue
-            masks.append(_crop_or_pad(mask, top, left, height, width, IGNORE_INDEX))
+                masks.append(_crop_or_pad(mask, top, left, height, width, IGNORE_INDEX))
         batch: dict[str, Any] = {"image": torch.stack(images)}
         if masks:
             if len(masks) != len(images):
                 raise ValueError("some samples of the batch have a mask and others do not")
-            batch["mask"] = torch.stack(masks)
+            batch["padding" if self.mark_padding else "mask"] = torch.stack(masks)
         rest = [k for k in samples[0] if k not in ("image", "mask")]
         batch.update(_stack_rest(samples, rest))
         return batch

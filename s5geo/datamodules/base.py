@@ -3,7 +3,8 @@
 Batches leave the loaders with raw pixel values; ``on_after_batch_transfer`` divides images by
 ``scale`` and, in training, applies the augmentation on the device (``docs/architecture.md``).
 Evaluation loaders default to batch size 1 so whole tiles of different sizes never have to be
-stacked (TorchGeo issue #851); larger evaluation batches are padded (image 0, mask 255).
+stacked (a plain collate cannot stack them); larger evaluation batches are padded (image 0, mask
+255).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
+from s5geo.constants import IGNORE_INDEX
 from s5geo.datamodules._collate import CropPadCollate
 from s5geo.errors import S5GeoError
 from s5geo.transforms import SegmentationAugmentation
@@ -71,12 +73,17 @@ def scale_image(image: Tensor, scale: float | Sequence[float]) -> Tensor:
 
 
 class ScaledBatchMixin:
-    """Scaling, device-side augmentation, evaluation loaders and class metadata.
+    """Scaling, device-side augmentation, evaluation loaders and data metadata.
 
-    Subclasses set ``self.scale``, ``self.train_augmentation``, ``self.val_batch_size``,
-    ``self.test_batch_size``, ``self.num_workers``, ``self._classes``, ``self._colors``,
-    ``self._in_channels`` and the ``*_dataset`` attributes.
+    Implements :class:`s5geo.metadata.DataModuleMetadata` (``classes``, ``colors``, ``bands``,
+    ``gsd``, ``scale``). Subclasses set ``self.scale``, ``self.train_augmentation``,
+    ``self.val_batch_size``, ``self.test_batch_size``, ``self.num_workers``, ``self._classes``,
+    ``self._colors``, ``self._in_channels`` and the ``*_dataset`` attributes, and ``gsd`` where
+    the imagery has one.
     """
+
+    #: Ground sampling distance of the imagery in metres (None: unknown or mixed).
+    gsd: float | None = None
 
     scale: float | Sequence[float]
     train_augmentation: nn.Module | None
@@ -110,6 +117,15 @@ class ScaledBatchMixin:
         return [tuple(int(v) for v in c) for c in found] if found else []  # type: ignore[misc]
 
     @property
+    def bands(self) -> list[int] | None:
+        """1-based bands of the source rasters that the images hold, in order (None: all, in order).
+
+        Taken from the dataset's ``image_bands`` (e.g. ``[4, 1, 2]`` for Potsdam read as IR-R-G).
+        """
+        found = _dataset_attr(self._metadata_source(), "image_bands")
+        return [int(b) for b in found] if found else None
+
+    @property
     def in_channels(self) -> int:
         """Number of image bands (read from the first sample when not given)."""
         if self._in_channels is None:
@@ -126,8 +142,16 @@ class ScaledBatchMixin:
     def _augment(self, stream: Batch) -> Batch:
         stream = dict(stream)
         stream["image"] = self.scale_image(stream["image"])
-        if self.train_augmentation is not None:
-            stream["image"], stream["mask"] = self.train_augmentation(stream["image"], stream.get("mask"))
+        augmentation = self.train_augmentation
+        if augmentation is None:
+            return stream
+        if "padding" in stream:
+            # The augmentations move integer masks: padding travels as 255 and returns as a flag.
+            marker = torch.where(stream["padding"], IGNORE_INDEX, 0)
+            stream["image"], marker = augmentation(stream["image"], marker)
+            stream["padding"] = marker == IGNORE_INDEX
+        else:
+            stream["image"], stream["mask"] = augmentation(stream["image"], stream.get("mask"))
         return stream
 
     def transform_batch(self, batch: Batch, split: str) -> Batch:

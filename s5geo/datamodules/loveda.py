@@ -23,6 +23,7 @@ class LoveDADataModule(BenchmarkDataModule):
     """
 
     dataset = LoveDA
+    gsd = 0.3
     default_train_split = "trainval"
     default_test_split = "val"
 

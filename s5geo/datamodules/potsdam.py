@@ -13,7 +13,9 @@ class PotsdamDataModule(BenchmarkDataModule):
     """ISPRS Potsdam fine-tuning datamodule.
 
     Trains on 512 px windows of the training tiles; validates and tests on whole test tiles (the
-    paper reports mF1). Clutter is ignored (255). Bands are chosen with ``bands=`` (RGB by default).
+    paper reports mF1). Clutter is ignored (255). Bands are chosen with ``bands=`` (RGB by
+    default); checkpoints record them as bands of the R-G-B-IR tiles (``[4, 1, 2]`` for IR-R-G)
+    and a 5 cm gsd.
 
     Args:
         root: dataset folder (see :class:`~s5geo.datasets.Potsdam`).
@@ -23,6 +25,7 @@ class PotsdamDataModule(BenchmarkDataModule):
     """
 
     dataset = Potsdam
+    gsd = 0.05
 
     def __init__(
         self, root: str | Path = "data/potsdam", *, tile_size: int | None = 512, **kwargs: Any

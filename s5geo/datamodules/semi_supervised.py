@@ -146,12 +146,12 @@ def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
 class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
     """Pair any labeled dataset with any unlabeled dataset.
 
-    Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, mask: B_u}}``.
-    The loader crops/pads every sample to ``loader_crop_size`` (unlabeled masks become 0 on image
-    pixels and 255 on padding); after the transfer to the device both streams are scaled to
-    [0, 1] and pass through :class:`~s5geo.transforms.WeakView`. The epoch is
-    ``len(unlabeled) // (world_size * B_u)`` batches; the labeled stream cycles. Under DDP every
-    rank sees different samples (see :class:`PairedBatchSampler`).
+    Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, padding: B_u}}``.
+    The loader crops/pads every sample to ``loader_crop_size`` (the unlabeled stream carries a
+    boolean ``padding``, True on padding, instead of masks); after the transfer to the device both
+    streams are scaled to [0, 1] and pass through :class:`~s5geo.transforms.WeakView`. The epoch is
+    ``len(unlabeled) // (world_size * B_u)`` batches; the labeled stream cycles. Under DDP every rank
+    sees different samples (see :class:`PairedBatchSampler`).
 
     Datasets may be objects or ``{"class_path": ..., "init_args": ...}`` mappings (what
     LightningCLI passes for a ``Dataset``-typed argument is already an object).

@@ -23,6 +23,7 @@ class VaihingenDataModule(BenchmarkDataModule):
     """
 
     dataset = Vaihingen
+    gsd = 0.09
 
     def __init__(
         self, root: str | Path = "data/vaihingen", *, tile_size: int | None = 512, **kwargs: Any

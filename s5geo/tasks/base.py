@@ -1,10 +1,10 @@
-"""Shared machinery of the s5geo segmentation tasks.
+"""The s5geo segmentation task: network, normalisation, fine-tuning start and checkpoint metadata.
 
-Model construction and input normalisation, the optimiser (AdamW with optional layer-wise lr decay
-and no weight decay on norms/biases/position embeddings) with a per-iteration warm-up + cosine
-schedule, validation/test metrics with optional sliding-window and flip test-time augmentation,
-fine-tuning initialisation from a pre-training checkpoint, and the model metadata stored in
-checkpoints.
+Tasks follow TorchGeo's trainers: ``__init__`` saves the hyper-parameters and calls
+``configure_models``, ``configure_losses`` and ``configure_metrics``; a method (see
+``docs/architecture.md``) overrides those hooks and ``compute_losses``. The optimiser and schedule
+live in :mod:`s5geo.tasks.optim`, sliding-window/flip evaluation and metric logging in
+:mod:`s5geo.tasks.evaluation`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from s5geo.constants import IGNORE_INDEX
 from s5geo.errors import S5GeoError
-from s5geo.inference.tiling import window_starts
-from s5geo.metadata import CHECKPOINT_METADATA_KEY, default_colors
-from s5geo.tasks.metrics import SegmentationMetrics, format_class_table
+from s5geo.metadata import CHECKPOINT_METADATA_KEY, ModelMetadata, datamodule_metadata, default_colors
+from s5geo.tasks import evaluation, optim
+from s5geo.tasks.losses import supervised_loss
+from s5geo.tasks.metrics import SegmentationMetrics
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,63 +34,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ENCODER_PREFIXES = ("encoder.", "backbone.")
 
 
-def warmup_cosine(step: int, warmup: int, total: float, min_ratio: float) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine to ``min_ratio``.
-
-    Args:
-        step: optimiser step (0-based).
-        warmup: warm-up length in steps.
-        total: total number of steps (``inf`` keeps the factor at 1 after the warm-up).
-        min_ratio: final factor of the cosine.
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    if not math.isfinite(total):
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1.0, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def sliding_window_logits(
-    model: Callable[[Tensor], Tensor], image: Tensor, window: int, stride: int
-) -> Tensor:
-    """Average a model's logits over overlapping windows covering the image.
-
-    Windows start every ``stride`` pixels and the last one is moved back to touch the border, so
-    every pixel is covered; images smaller than the window are zero-padded (after normalisation, i.e.
-    with the mean) and the padding is cropped from the result.
-
-    Args:
-        model: maps ``B x C x window x window`` to ``B x K x window x window``.
-        image: normalised ``B x C x H x W`` batch.
-        window: window side.
-        stride: step between windows.
-    """
-    if stride < 1 or window < 1:
-        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
-    _, _, h, w = image.shape
-    ph, pw = max(0, window - h), max(0, window - w)
-    if ph or pw:
-        image = F.pad(image, (0, pw, 0, ph))
-    hp, wp = image.shape[-2:]
-    ys, xs = window_starts(hp, window, stride), window_starts(wp, window, stride)
-    total: Tensor | None = None
-    count = torch.zeros(1, 1, hp, wp, device=image.device)
-    for y in ys:
-        for x in xs:
-            out = model(image[..., y : y + window, x : x + window]).float()
-            if total is None:
-                total = image.new_zeros(image.shape[0], out.shape[1], hp, wp, dtype=torch.float32)
-            total[..., y : y + window, x : x + window] += out
-            count[..., y : y + window, x : x + window] += 1
-    assert total is not None
-    return (total / count)[..., :h, :w]
-
-
 class BaseSegmentationTask(LightningModule):
     """Network, normalisation, optimiser, evaluation and checkpoint metadata of every s5geo task.
 
-    Subclasses implement ``training_step``. ``task(x)`` maps a ``[0, 1]`` batch to logits.
+    Subclasses implement ``compute_losses`` and ``training_step``. ``task(x)`` maps a ``[0, 1]``
+    batch to logits.
 
     Args:
         model: registry name (see ``s5geo.models.list_models``) or a ready ``nn.Module`` mapping a
@@ -145,39 +93,50 @@ class BaseSegmentationTask(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
-        if isinstance(model, nn.Module):
-            self.model = model
-        else:
+        # A given network is used as it is; a registry name is built by configure_models.
+        self.model = model if isinstance(model, nn.Module) else None
+        self.init_report: dict[str, list[str]] | None = None
+        self.configure_models()
+        self.configure_losses()
+        self.configure_metrics()
+
+    # ------------------------------------------------------------------- hooks
+    def configure_models(self) -> None:
+        """Build ``self.model``, the input normalisation buffers and the encoder freeze."""
+        hp = self.hparams
+        in_channels = int(hp.in_channels)
+        if self.model is None:
             from s5geo.models import build_model
 
             self.model = build_model(
-                model, num_classes=num_classes, in_channels=in_channels, **(model_kwargs or {})
+                hp.model, num_classes=int(hp.num_classes), in_channels=in_channels, **(hp.model_kwargs or {})
             )
-        entry = _registered_weights(init_from)
-        if entry is not None and len(entry.mean) == in_channels:
-            # Inputs are normalised as the weights were trained, unless the user says otherwise.
-            mean = entry.mean if mean is None else mean
-            std = entry.std if std is None else std
-        if mean is None:
-            mean = IMAGENET_MEAN if in_channels == 3 else (0.0,) * in_channels
-        if std is None:
-            std = IMAGENET_STD if in_channels == 3 else (1.0,) * in_channels
-        if len(mean) != in_channels or len(std) != in_channels:
-            raise S5GeoError(
-                f"mean/std have {len(mean)}/{len(std)} values but the model takes {in_channels} bands"
-            )
+        mean, std = _normalisation(hp.mean, hp.std, in_channels, hp.init_from)
         # Not persistent: checkpoints hold the network under ``model.`` only (see architecture.md).
         shape = (1, -1, 1, 1)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape), False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape), False)
-        excluded = list(excluded_classes or [])
-        self.val_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
-        self.test_metrics = SegmentationMetrics(num_classes, ignore_index, excluded)
-        self.init_report: dict[str, list[str]] | None = None
-        if freeze_encoder:
+        if hp.freeze_encoder:
             for name, param in self.model.named_parameters():
                 if self._is_encoder_param(name):
                     param.requires_grad_(False)
+
+    def configure_losses(self) -> None:
+        """Set ``self.criterion``, the pixel-wise cross-entropy of labelled batches."""
+        self.criterion: Callable[[Tensor, Tensor], Tensor] = partial(
+            supervised_loss, ignore_index=int(self.hparams.ignore_index)
+        )
+
+    def configure_metrics(self) -> None:
+        """Set ``self.val_metrics`` and ``self.test_metrics`` (mIoU, mF1, OA over a split)."""
+        hp = self.hparams
+        excluded = list(hp.excluded_classes or [])
+        self.val_metrics = SegmentationMetrics(int(hp.num_classes), int(hp.ignore_index), excluded)
+        self.test_metrics = SegmentationMetrics(int(hp.num_classes), int(hp.ignore_index), excluded)
+
+    def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Return ``{"loss": total, ...}`` (further scalar terms are logged) for a training batch."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ network
     def normalize(self, image: Tensor) -> Tensor:
@@ -198,57 +157,26 @@ class BaseSegmentationTask(LightningModule):
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Group trainable parameters by (lr scale, weight decay) for AdamW."""
         hp = self.hparams
-        model = self.model
-        no_decay_names: set[str] = set()
-        if hp.no_weight_decay_norm_pos and hasattr(model, "no_weight_decay"):
-            no_decay_names = set(model.no_weight_decay())
-        use_layer_decay = hp.layer_decay is not None and hp.layer_decay != 1.0
-        if use_layer_decay and not (hasattr(model, "layer_id") and hasattr(model, "num_layers")):
-            raise S5GeoError(
-                f"layer_decay needs a model with layer_id() and num_layers; {type(model).__name__} has none"
-            )
-        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
-        for name, param in model.named_parameters():
-            if not param.requires_grad:
-                continue
-            no_decay = hp.no_weight_decay_norm_pos and (
-                param.ndim <= 1
-                or name in no_decay_names
-                or any(name.endswith(f".{n}") or name == n for n in no_decay_names)
-            )
-            wd = 0.0 if no_decay else float(hp.weight_decay)
-            scale = 1.0
-            if use_layer_decay:
-                # Layer ids run from 0 (stem) to num_layers - 1 (decoder and head, full lr).
-                top = int(model.num_layers) - 1
-                scale = float(hp.layer_decay) ** (top - int(model.layer_id(name)))
-            groups.setdefault((scale, wd), []).append(param)
-        return [
-            {"params": params, "lr": float(hp.lr) * scale, "weight_decay": wd, "lr_scale": scale}
-            for (scale, wd), params in sorted(groups.items(), key=lambda kv: kv[0])
-        ]
+        return optim.parameter_groups(
+            self.model,
+            lr=float(hp.lr),
+            weight_decay=float(hp.weight_decay),
+            layer_decay=hp.layer_decay,
+            no_weight_decay_norm_pos=bool(hp.no_weight_decay_norm_pos),
+        )
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (betas 0.9/0.999) with a warm-up + cosine schedule stepped every iteration."""
         hp = self.hparams
-        optimizer = torch.optim.AdamW(
+        total = float(self.trainer.estimated_stepping_batches) if self._trainer else math.inf
+        return optim.adamw_warmup_cosine(
             self.parameter_groups(),
             lr=float(hp.lr),
-            betas=(0.9, 0.999),
             weight_decay=float(hp.weight_decay),
+            warmup_steps=int(hp.warmup_steps),
+            total_steps=total,
+            min_lr_ratio=float(hp.min_lr_ratio),
         )
-        total = float(self.trainer.estimated_stepping_batches) if self._trainer else math.inf
-        schedule = partial(
-            warmup_cosine,
-            warmup=int(hp.warmup_steps),
-            total=total,
-            min_ratio=float(hp.min_lr_ratio),
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
-        }
 
     def current_lr(self) -> float:
         """Peak learning rate over the parameter groups (the decoder's under layer decay)."""
@@ -333,30 +261,19 @@ class BaseSegmentationTask(LightningModule):
     @torch.no_grad()
     def predict_probabilities(self, image: Tensor) -> Tensor:
         """Softmax ``B x K x H x W`` of a ``[0, 1]`` batch (sliding window / flip TTA if set)."""
-        x = self.normalize(image)
-        window = self.hparams.get("sliding_window")
-
-        def run(inp: Tensor) -> Tensor:
-            if window:
-                logits = sliding_window_logits(self.model, inp, int(window[0]), int(window[1]))
-            else:
-                logits = self.model(inp)
-            return logits.float().softmax(1)
-
-        probs = run(x)
-        if self.hparams.get("flip_tta"):
-            probs = probs + run(x.flip(-1)).flip(-1) + run(x.flip(-2)).flip(-2)
-            probs = probs / 3
-        return probs
+        return evaluation.predict_probabilities(
+            self.model,
+            self.normalize(image),
+            self.hparams.get("sliding_window"),
+            bool(self.hparams.get("flip_tta")),
+        )
 
     def _eval_step(self, batch: dict[str, Tensor], metrics: SegmentationMetrics, prefix: str) -> None:
         image, mask = batch["image"], batch["mask"]
         probs = self.predict_probabilities(image)
         metrics.update(probs.argmax(1), mask)
-        if bool((mask != self.hparams.ignore_index).any()):
-            loss = F.nll_loss(
-                probs.clamp_min(1e-8).log(), mask.long(), ignore_index=self.hparams.ignore_index
-            )
+        loss = evaluation.probability_loss(probs, mask, int(self.hparams.ignore_index))
+        if loss is not None:
             self.log(f"{prefix}/loss", loss, batch_size=image.shape[0], sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -381,28 +298,14 @@ class BaseSegmentationTask(LightningModule):
         self._log_metrics(self.test_metrics, "test")
 
     def _log_metrics(self, metrics: SegmentationMetrics, prefix: str) -> None:
-        if not metrics.update_called:
-            return
-        values = metrics.compute()
-        metrics.reset()
-        # compute() already reduced the confusion matrix over ranks; sync_dist averages equal values.
-        self.log(f"{prefix}/mIoU", values["miou"], prog_bar=True, sync_dist=True)
-        self.log(f"{prefix}/mF1", values["mf1"], sync_dist=True)
-        self.log(f"{prefix}/OA", values["oa"], sync_dist=True)
-        names = self.class_names()
-        for index, name in enumerate(names):
-            if not math.isnan(float(values["iou"][index])):
-                self.log(f"{prefix}/IoU_{name}", values["iou"][index], sync_dist=True)
-        self.last_metrics = {prefix: values}
-        if self._trainer is None or not self.trainer.sanity_checking:
-            rank_zero_info(
-                format_class_table(values, names, f"{prefix} (per class, %)", metrics.excluded_classes)
-            )
+        values = evaluation.log_metrics(self, metrics, prefix, self.class_names())
+        if values is not None:
+            self.last_metrics = {prefix: values}
 
     def class_names(self) -> list[str]:
         """Class names from the datamodule when it has them, else ``class_<i>``."""
         n = int(self.hparams.num_classes)
-        classes = getattr(self._datamodule(), "classes", None)
+        classes = datamodule_metadata(self._datamodule())["classes"]
         if classes is not None and len(classes) == n:
             return [str(c) for c in classes]
         return [f"class_{i}" for i in range(n)]
@@ -413,31 +316,34 @@ class BaseSegmentationTask(LightningModule):
             return None
         return getattr(self.trainer, "datamodule", None)
 
-    def model_metadata(self) -> Any:
-        """Build the :class:`s5geo.metadata.ModelMetadata` of the network, in raw raster units."""
-        from s5geo.metadata import ModelMetadata
+    def model_metadata(self) -> ModelMetadata:
+        """Build the :class:`s5geo.metadata.ModelMetadata` of the network, in raw raster units.
 
+        Classes, colours, bands, gsd and the value scale come from the datamodule
+        (:class:`s5geo.metadata.DataModuleMetadata`); the window from ``sliding_window`` or the
+        datamodule's ``crop_size``.
+        """
         hp = self.hparams
         dm = self._datamodule()
+        data = datamodule_metadata(dm)
         n, c = int(hp.num_classes), int(hp.in_channels)
-        colors = getattr(dm, "colors", None)
+        colors = data["colors"]
         if colors is None or len(colors) != n:
             colors = default_colors(n)
-        scale = getattr(dm, "scale", 255.0)
-        scale_t = torch.as_tensor(scale, dtype=torch.float64).flatten()
+        scale_t = torch.as_tensor(data["scale"], dtype=torch.float64).flatten()
         if scale_t.numel() not in (1, c):
             scale_t = torch.full((1,), 255.0, dtype=torch.float64)
         scale_t = scale_t.expand(c) if scale_t.numel() == 1 else scale_t
         mean = (self.mean.flatten().double().cpu() * scale_t).tolist()
         std = (self.std.flatten().double().cpu() * scale_t).tolist()
-        bands = getattr(dm, "bands", None)
+        bands = data["bands"]
         if bands is None or len(bands) != c:
             bands = list(range(1, c + 1))
         window = hp.get("sliding_window")
         if window:
             window_size, overlap = int(window[0]), max(0.0, 1.0 - int(window[1]) / int(window[0]))
         else:
-            crop = getattr(dm, "crop_size", None) or getattr(dm, "patch_size", None) or 512
+            crop = getattr(dm, "crop_size", None) or 512
             window_size, overlap = int(crop if isinstance(crop, int) else crop[0]), 0.25
         model_name = hp.get("model")
         if not isinstance(model_name, str):
@@ -450,7 +356,7 @@ class BaseSegmentationTask(LightningModule):
             std=std,
             window_size=window_size,
             overlap=overlap,
-            gsd=getattr(dm, "gsd", None),
+            gsd=data["gsd"],
             ignore_index=int(hp.ignore_index),
             model=str(model_name),
         )
@@ -465,6 +371,26 @@ class BaseSegmentationTask(LightningModule):
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict):
             hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
+
+
+def _normalisation(
+    mean: Sequence[float] | None, std: Sequence[float] | None, in_channels: int, init_from: str | None
+) -> tuple[Sequence[float], Sequence[float]]:
+    """Per-band mean/std in ``[0, 1]`` units: as given, else the ``init_from`` weights', else defaults."""
+    entry = _registered_weights(init_from)
+    if entry is not None and len(entry.mean) == in_channels:
+        # Inputs are normalised as the weights were trained, unless the user says otherwise.
+        mean = entry.mean if mean is None else mean
+        std = entry.std if std is None else std
+    if mean is None:
+        mean = IMAGENET_MEAN if in_channels == 3 else (0.0,) * in_channels
+    if std is None:
+        std = IMAGENET_STD if in_channels == 3 else (1.0,) * in_channels
+    if len(mean) != in_channels or len(std) != in_channels:
+        raise S5GeoError(
+            f"mean/std have {len(mean)}/{len(std)} values but the model takes {in_channels} bands"
+        )
+    return mean, std
 
 
 def _registered_weights(name: str | None) -> Any:

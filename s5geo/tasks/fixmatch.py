@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from s5geo.tasks.losses import IGNORE_INDEX, fixmatch_unlabeled_loss, padding_mask, supervised_loss
+from s5geo.tasks.losses import fixmatch_unlabeled_loss
 from s5geo.tasks.supervised import SupervisedSegmentation
 
 
 class FixMatch(SupervisedSegmentation):
     """FixMatch with CutMix, as in the S5 reference loop.
 
-    For a batch ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "mask"}}`` (weak views,
-    unlabelled ``"mask"`` 0 on image pixels and 255 on padding):
+    For a batch ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "padding"}}`` (weak views,
+    unlabelled ``"padding"`` boolean, True on padding):
 
     1. pseudo-labels and confidences from the weak unlabelled view, without gradient, by the network
        in eval mode (``teacher_mode="eval"``, as the S5 code) or train mode, or by an EMA teacher;
@@ -38,29 +38,13 @@ class FixMatch(SupervisedSegmentation):
         cutmix_p: probability that a sample gets a CutMix box.
         strong_kwargs: options of :class:`s5geo.transforms.StrongView`.
         joint_forward: one forward over labeled + strong images (reference) or one per stream.
-        **kwargs: arguments of :class:`s5geo.tasks.base.BaseSegmentationTask`.
+        lr: peak learning rate of AdamW (betas 0.9, 0.999); by default S5's pre-training rate.
+        **kwargs: the other arguments of :class:`s5geo.tasks.base.BaseSegmentationTask`.
     """
 
     def __init__(
         self,
-        model: str | nn.Module = "upernet_resnet18",
-        model_kwargs: dict[str, Any] | None = None,
-        num_classes: int = 16,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        lr: float = 6e-5,
-        weight_decay: float = 0.01,
-        layer_decay: float | None = None,
-        no_weight_decay_norm_pos: bool = True,
-        warmup_steps: int = 0,
-        min_lr_ratio: float = 0.0,
-        ignore_index: int = IGNORE_INDEX,
-        init_from: str | None = None,
-        excluded_classes: Sequence[int] | None = None,
-        sliding_window: tuple[int, int] | None = None,
-        flip_tta: bool = False,
-        freeze_encoder: bool = False,
+        *,
         tau: float = 0.95,
         unlabeled_weight: float = 1.0,
         teacher_mode: Literal["eval", "train"] = "eval",
@@ -68,38 +52,30 @@ class FixMatch(SupervisedSegmentation):
         cutmix_p: float = 0.5,
         strong_kwargs: dict[str, Any] | None = None,
         joint_forward: bool = True,
+        lr: float = 6e-5,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            model=model,
-            model_kwargs=model_kwargs,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            mean=mean,
-            std=std,
-            lr=lr,
-            weight_decay=weight_decay,
-            layer_decay=layer_decay,
-            no_weight_decay_norm_pos=no_weight_decay_norm_pos,
-            warmup_steps=warmup_steps,
-            min_lr_ratio=min_lr_ratio,
-            ignore_index=ignore_index,
-            init_from=init_from,
-            excluded_classes=excluded_classes,
-            sliding_window=sliding_window,
-            flip_tta=flip_tta,
-            freeze_encoder=freeze_encoder,
-        )
         if teacher_mode not in ("eval", "train"):
             raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
         if ema is not None and not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {ema}")
+        super().__init__(lr=lr, **kwargs)
+
+    def configure_models(self) -> None:
+        """Build the network (see the base class), the strong view and the EMA teacher."""
+        super().configure_models()
         from s5geo.transforms import StrongView
 
-        self.strong_view = StrongView(**(strong_kwargs or {}))
+        self.strong_view = StrongView(**(self.hparams.strong_kwargs or {}))
         self.teacher: nn.Module | None = None
-        if ema is not None:
+        if self.hparams.ema is not None:
             self.teacher = copy.deepcopy(self.model)
             self.teacher.requires_grad_(False)
+
+    def configure_losses(self) -> None:
+        """Set ``self.criterion`` (labelled, see the base class) and ``self.unlabeled_criterion``."""
+        super().configure_losses()
+        self.unlabeled_criterion: Callable[..., Tensor] = fixmatch_unlabeled_loss
 
     def setup(self, stage: str) -> None:
         """Load ``init_from`` (see the base class) and start the EMA teacher from the network."""
@@ -126,6 +102,12 @@ class FixMatch(SupervisedSegmentation):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Strong view + CutMix with the batch flipped, mixing every unlabelled tensor consistently.
 
+        Args:
+            weak_image: ``B x C x H x W`` weak views in ``[0, 1]``.
+            label: ``B x H x W`` pseudo-labels.
+            confidence: ``B x H x W`` pseudo-label confidences.
+            padding: ``B x H x W``, True (or non-zero) on padding.
+
         Returns:
             ``(strong image, label, confidence, padding, box)``; ``padding`` is boolean.
         """
@@ -136,12 +118,12 @@ class FixMatch(SupervisedSegmentation):
             strong = self.strong_view(weak_image.float())
         b, _, h, w = strong.shape
         box = cutmix_boxes(b, h, w, p=float(self.hparams.cutmix_p), device=strong.device)
-        padded = padding_mask(padding, int(self.hparams.ignore_index))
+        padding = padding.bool()
         return (
             mix(box, strong, strong.flip(0)),
             mix(box, label, label.flip(0)),
             mix(box, confidence, confidence.flip(0)),
-            mix(box, padded, padded.flip(0)),
+            mix(box, padding, padding.flip(0)),
             box,
         )
 
@@ -150,10 +132,9 @@ class FixMatch(SupervisedSegmentation):
         """Return ``loss`` (the total), ``loss_s``, ``loss_u`` and ``mask_ratio`` for one batch."""
         labeled, unlabeled = batch["labeled"], batch["unlabeled"]
         x_l, y_l = labeled["image"], labeled["mask"]
-        x_w = unlabeled["image"]
-        padded = padding_mask(unlabeled["mask"], int(self.hparams.ignore_index))
+        x_w, padding = unlabeled["image"], unlabeled["padding"]
         label, confidence = self.pseudo_labels(x_w)
-        x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padded)
+        x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padding)
 
         if self.hparams.get("joint_forward", True):
             logits = self(torch.cat([x_l, x_s]))
@@ -161,14 +142,14 @@ class FixMatch(SupervisedSegmentation):
         else:
             logits_l, logits_s = self(x_l), self(x_s)
         tau = float(self.hparams.tau)
-        loss_s = supervised_loss(logits_l, y_l, int(self.hparams.ignore_index))
-        loss_u = fixmatch_unlabeled_loss(logits_s, label_s, conf_s, pad_s, tau)
+        loss_s = self.criterion(logits_l, y_l)
+        loss_u = self.unlabeled_criterion(logits_s, label_s, conf_s, pad_s, tau)
         loss = (loss_s + float(self.hparams.unlabeled_weight) * loss_u) / 2
         return {
             "loss": loss,
             "loss_s": loss_s.detach(),
             "loss_u": loss_u.detach(),
-            "mask_ratio": _confident_fraction(confidence, padded, tau),
+            "mask_ratio": _confident_fraction(confidence, padding, tau),
         }
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
@@ -202,7 +183,7 @@ class FixMatch(SupervisedSegmentation):
                 t.copy_(s)
 
 
-def _confident_fraction(confidence: Tensor, padded: Tensor, tau: float) -> Tensor:
+def _confident_fraction(confidence: Tensor, padding: Tensor, tau: float) -> Tensor:
     """Fraction of non-padding unlabelled pixels whose weak confidence reaches ``tau``."""
-    real = ~padded
+    real = ~padding
     return ((confidence >= tau) & real).sum() / real.sum().clamp_min(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
@@ -27,26 +26,12 @@ def supervised_loss(logits: Tensor, target: Tensor, ignore_index: int = IGNORE_I
     return F.cross_entropy(logits.float(), target.long(), ignore_index=ignore_index)
 
 
-def padding_mask(ignore_mask: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Return a boolean mask that is True on padding pixels.
-
-    Args:
-        ignore_mask: either a boolean tensor (True = padding) or an integer tensor where
-            ``ignore_index`` marks padding (0 elsewhere), as in the semi-supervised batch contract.
-        ignore_index: integer value that marks padding.
-    """
-    if ignore_mask.dtype == torch.bool:
-        return ignore_mask
-    return ignore_mask == ignore_index
-
-
 def fixmatch_unlabeled_loss(
     logits_strong: Tensor,
     pseudo_label: Tensor,
     confidence: Tensor,
-    ignore_mask: Tensor,
+    padding: Tensor,
     tau: float = 0.95,
-    ignore_index: int = IGNORE_INDEX,
 ) -> Tensor:
     """Unlabelled FixMatch loss of the reference S5/UniMatch loop.
 
@@ -58,18 +43,17 @@ def fixmatch_unlabeled_loss(
         logits_strong: ``B x K x H x W`` predictions on the strong view (with gradient).
         pseudo_label: ``B x H x W`` class indices predicted on the weak view.
         confidence: ``B x H x W`` maximum softmax probability of the weak prediction.
-        ignore_mask: ``B x H x W`` padding marker (``ignore_index`` or True on padding).
+        padding: ``B x H x W`` padding flag, True (or non-zero) on padding.
         tau: confidence threshold.
-        ignore_index: integer value that marks padding in ``ignore_mask``.
 
     Returns:
         A scalar; zero when the whole batch is padding.
     """
-    padded = padding_mask(ignore_mask, ignore_index)
+    padding = padding.bool()
     # Pseudo-labels never hold ignore_index, but a mixed-in padded pixel may carry any value:
     # clamp so cross_entropy never indexes out of range; those pixels have weight 0 anyway.
     target = pseudo_label.long().clamp(0, logits_strong.shape[1] - 1)
     ce = F.cross_entropy(logits_strong.float(), target, reduction="none")
-    weight = (confidence >= tau) & ~padded
-    num_real = (~padded).sum()
+    weight = (confidence >= tau) & ~padding
+    num_real = (~padding).sum()
     return (ce * weight).sum() / num_real.clamp_min(1)

@@ -7,7 +7,6 @@ from typing import Any
 from torch import Tensor
 
 from s5geo.tasks.base import BaseSegmentationTask
-from s5geo.tasks.losses import supervised_loss
 
 
 class SupervisedSegmentation(BaseSegmentationTask):
@@ -22,7 +21,7 @@ class SupervisedSegmentation(BaseSegmentationTask):
         if "labeled" in batch:
             batch = batch["labeled"]
         logits = self(batch["image"])
-        return {"loss": supervised_loss(logits, batch["mask"], int(self.hparams.ignore_index))}
+        return {"loss": self.criterion(logits, batch["mask"])}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """One optimisation step on a labelled batch."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from s5geo.tasks.fixmatch import FixMatch, _confident_fraction
-from s5geo.tasks.losses import IGNORE_INDEX, fixmatch_unlabeled_loss, padding_mask, supervised_loss
 
 
 class UniMatch(FixMatch):
@@ -17,7 +15,7 @@ class UniMatch(FixMatch):
 
     One forward over ``cat(labeled, weak)`` computes the encoder features once; the clean features
     and a ``Dropout2d(fp_dropout)`` copy of them are decoded jointly. The clean labelled logits give
-    L_s,     the perturbed weak logits give L_fp against the pseudo-labels. Two strong views (independent
+    L_s, the perturbed weak logits give L_fp against the pseudo-labels. Two strong views (independent
     photometric draws and CutMix boxes, partner = the batch flipped) go through a second forward and
     give L_s1 and L_s2. ``loss = (L_s + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2``.
 
@@ -28,76 +26,27 @@ class UniMatch(FixMatch):
 
     Args:
         fp_dropout: channel dropout probability of the feature perturbation.
-        **see**: :class:`FixMatch` for the other arguments.
+        **kwargs: the arguments of :class:`FixMatch` (except ``joint_forward``: the forwards are
+            UniMatch's own).
     """
 
-    def __init__(
-        self,
-        model: str | nn.Module = "upernet_resnet18",
-        model_kwargs: dict[str, Any] | None = None,
-        num_classes: int = 16,
-        in_channels: int = 3,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        lr: float = 6e-5,
-        weight_decay: float = 0.01,
-        layer_decay: float | None = None,
-        no_weight_decay_norm_pos: bool = True,
-        warmup_steps: int = 0,
-        min_lr_ratio: float = 0.0,
-        ignore_index: int = IGNORE_INDEX,
-        init_from: str | None = None,
-        excluded_classes: Sequence[int] | None = None,
-        sliding_window: tuple[int, int] | None = None,
-        flip_tta: bool = False,
-        freeze_encoder: bool = False,
-        tau: float = 0.95,
-        unlabeled_weight: float = 1.0,
-        teacher_mode: Literal["eval", "train"] = "eval",
-        ema: float | None = None,
-        cutmix_p: float = 0.5,
-        strong_kwargs: dict[str, Any] | None = None,
-        fp_dropout: float = 0.5,
-    ) -> None:
-        super().__init__(
-            model=model,
-            model_kwargs=model_kwargs,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            mean=mean,
-            std=std,
-            lr=lr,
-            weight_decay=weight_decay,
-            layer_decay=layer_decay,
-            no_weight_decay_norm_pos=no_weight_decay_norm_pos,
-            warmup_steps=warmup_steps,
-            min_lr_ratio=min_lr_ratio,
-            ignore_index=ignore_index,
-            init_from=init_from,
-            excluded_classes=excluded_classes,
-            sliding_window=sliding_window,
-            flip_tta=flip_tta,
-            freeze_encoder=freeze_encoder,
-            tau=tau,
-            unlabeled_weight=unlabeled_weight,
-            teacher_mode=teacher_mode,
-            ema=ema,
-            cutmix_p=cutmix_p,
-            strong_kwargs=strong_kwargs,
-        )
+    def __init__(self, *, fp_dropout: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def configure_models(self) -> None:
+        """Build the network and the FixMatch parts (see :class:`FixMatch`) and the feature dropout."""
+        super().configure_models()
         for method in ("forward_features", "forward_decode"):
             if not hasattr(self.model, method):
                 raise TypeError(f"UniMatch needs a model with {method}(); got {type(self.model)}")
-        self.feature_dropout = nn.Dropout2d(fp_dropout)
+        self.feature_dropout = nn.Dropout2d(float(self.hparams.fp_dropout))
 
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Return the total ``loss`` and its terms ``loss_s/s1/s2/fp/u`` and ``mask_ratio``."""
         labeled, unlabeled = batch["labeled"], batch["unlabeled"]
         x_l, y_l = labeled["image"], labeled["mask"]
-        x_w = unlabeled["image"]
+        x_w, padding = unlabeled["image"], unlabeled["padding"]
         n_l = x_l.shape[0]
-        ignore = int(self.hparams.ignore_index)
-        padded = padding_mask(unlabeled["mask"], ignore)
         from_joint = self.hparams.teacher_mode == "train" and self.teacher is None
         if not from_joint:
             label, confidence = self.pseudo_labels(x_w)
@@ -111,15 +60,15 @@ class UniMatch(FixMatch):
         if from_joint:
             confidence, label = clean[n_l:].detach().float().softmax(1).max(1)
 
-        x_s1, label_1, conf_1, pad_1, _ = self.strong_cutmix(x_w, label, confidence, padded)
-        x_s2, label_2, conf_2, pad_2, _ = self.strong_cutmix(x_w, label, confidence, padded)
+        x_s1, label_1, conf_1, pad_1, _ = self.strong_cutmix(x_w, label, confidence, padding)
+        x_s2, label_2, conf_2, pad_2, _ = self.strong_cutmix(x_w, label, confidence, padding)
         logits_s1, logits_s2 = self(torch.cat([x_s1, x_s2])).chunk(2)
 
         tau = float(self.hparams.tau)
-        loss_s = supervised_loss(logits_l, y_l, ignore)
-        loss_s1 = fixmatch_unlabeled_loss(logits_s1, label_1, conf_1, pad_1, tau)
-        loss_s2 = fixmatch_unlabeled_loss(logits_s2, label_2, conf_2, pad_2, tau)
-        loss_fp = fixmatch_unlabeled_loss(logits_fp, label, confidence, padded, tau)
+        loss_s = self.criterion(logits_l, y_l)
+        loss_s1 = self.unlabeled_criterion(logits_s1, label_1, conf_1, pad_1, tau)
+        loss_s2 = self.unlabeled_criterion(logits_s2, label_2, conf_2, pad_2, tau)
+        loss_fp = self.unlabeled_criterion(logits_fp, label, confidence, padding, tau)
         loss_u = 0.25 * loss_s1 + 0.25 * loss_s2 + 0.5 * loss_fp
         loss = (loss_s + float(self.hparams.unlabeled_weight) * loss_u) / 2
         return {
@@ -129,5 +78,5 @@ class UniMatch(FixMatch):
             "loss_s1": loss_s1.detach(),
             "loss_s2": loss_s2.detach(),
             "loss_fp": loss_fp.detach(),
-            "mask_ratio": _confident_fraction(confidence, padded, tau),
+            "mask_ratio": _confident_fraction(confidence, padding, tau),
         }

@@ -31,13 +31,11 @@ def test_batch_composition_after_transfer() -> None:
     assert raw["labeled"]["image"].shape == (2, 3, 16, 16)
     assert raw["unlabeled"]["image"].shape == (4, 3, 16, 16)
     # Loader-side: unlabeled images are at least 16 px, so nothing is padded yet.
-    assert (raw["unlabeled"]["mask"] == 0).all()
+    assert raw["unlabeled"]["padding"].dtype == torch.bool and not raw["unlabeled"]["padding"].any()
     padded = 0
     for other in dm.train_dataloader():
         stream = other["labeled"]
-        for index, image, mask in zip(
-            stream["index"], stream["image"], stream["mask"], strict=True
-        ):
+        for index, image, mask in zip(stream["index"], stream["image"], stream["mask"], strict=True):
             if index % 2 == 0:  # a 12 px sample, padded right/bottom to 16
                 assert (mask[12:] == 255).all() and (mask[:, 12:] == 255).all()
                 assert (image[:, 12:] == 0).all() and (image[:, :, 12:] == 0).all()
@@ -46,26 +44,26 @@ def test_batch_composition_after_transfer() -> None:
     batch = dm.transform_batch(raw, "train")
     lab, unl = batch["labeled"], batch["unlabeled"]
     assert lab["image"].shape == (2, 3, 16, 16) and lab["mask"].shape == (2, 16, 16)
-    assert unl["image"].shape == (4, 3, 16, 16) and unl["mask"].shape == (4, 16, 16)
-    assert lab["mask"].dtype == torch.int64 and unl["mask"].dtype == torch.int64
+    assert unl["image"].shape == (4, 3, 16, 16) and unl["padding"].shape == (4, 16, 16)
+    assert lab["mask"].dtype == torch.int64 and unl["padding"].dtype == torch.bool
+    assert "mask" not in unl
     for stream in (lab, unl):
         assert stream["image"].min() >= 0 and stream["image"].max() <= 1
     assert set(lab["mask"].unique().tolist()) <= {0, 1, 2, 255}
-    assert set(unl["mask"].unique().tolist()) <= {0, 255}
-    # Padding in the weak view is image 0 / mask 255.
-    assert (unl["mask"] == 255).any()
-    assert (unl["image"].amax(1)[unl["mask"] == 255] == 0).all()
-    assert (unl["image"].amin(1)[unl["mask"] == 0] > 0).all()
+    # Padding in the weak view is image 0 / padding True.
+    assert unl["padding"].any()
+    assert (unl["image"].amax(1)[unl["padding"]] == 0).all()
+    assert (unl["image"].amin(1)[~unl["padding"]] > 0).all()
 
 
 def test_loader_pads_small_unlabeled_images_with_marker() -> None:
     dm = _module(sizes=(10, 24))
     dm.setup("fit")
     for raw in dm.train_dataloader():
-        for image, mask in zip(raw["unlabeled"]["image"], raw["unlabeled"]["mask"], strict=True):
+        for image, padding in zip(raw["unlabeled"]["image"], raw["unlabeled"]["padding"], strict=True):
             real = image.amin(0) > 0
-            assert torch.equal(mask == 0, real)
-            assert set(mask.unique().tolist()) <= {0, 255}
+            assert torch.equal(~padding, real)
+            assert padding.dtype == torch.bool
 
 
 def test_eval_batches_are_whole_and_scaled() -> None:
@@ -97,9 +95,7 @@ def test_epoch_length_defined_by_unlabeled_and_labeled_cycles() -> None:
 
 def test_sampler_disjoint_across_ranks_and_reshuffled_per_epoch() -> None:
     for world in (2, 3):
-        per_rank = [
-            PairedBatchSampler(7, 36, 2, 3, num_replicas=world, rank=r) for r in range(world)
-        ]
+        per_rank = [PairedBatchSampler(7, 36, 2, 3, num_replicas=world, rank=r) for r in range(world)]
         seen_u, seen_l = [], []
         for sampler in per_rank:
             sampler.set_epoch(1)

@@ -18,8 +18,8 @@ class _Semi(Dataset):
         self.yl = (self.xl[:, 0] * num_classes).long().clamp(max=num_classes - 1)
         self.yl[:, :2, :] = 255  # a few unlabelled rows
         self.xu = torch.rand(n, in_channels, size, size, generator=g)
-        self.pad = torch.zeros(n, size, size, dtype=torch.long)
-        self.pad[:, :, -3:] = 255  # padding on the right, as after rescale + pad
+        self.pad = torch.zeros(n, size, size, dtype=torch.bool)
+        self.pad[:, :, -3:] = True  # padding on the right, as after rescale + pad
         self.xu[:, :, :, -3:] = 0.0
 
     def __len__(self) -> int:
@@ -28,7 +28,7 @@ class _Semi(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {
             "labeled": {"image": self.xl[i], "mask": self.yl[i]},
-            "unlabeled": {"image": self.xu[i], "mask": self.pad[i]},
+            "unlabeled": {"image": self.xu[i], "padding": self.pad[i]},
         }
 
 
