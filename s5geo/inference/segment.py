@@ -56,8 +56,10 @@ logger = logging.getLogger("s5geo.inference")
 
 ProbabilityDtype = Literal["uint8", "float16"]
 
-#: GDAL block cache (MB) while segmenting, unless GDAL_CACHEMAX is set: keeps memory flat.
-DEFAULT_GDAL_CACHEMAX_MB = 64
+#: GDAL block cache in bytes while segmenting, unless GDAL_CACHEMAX is set. rasterio passes an
+#: integer to GDAL as bytes (and refuses strings such as "512MB"); a cache of a few bytes makes
+#: compressed formats (JPEG2000) decode every block again for every window.
+DEFAULT_GDAL_CACHEMAX = 512 * 1024 * 1024
 _TILE = 256
 
 
@@ -145,7 +147,7 @@ def segment_raster(
 
     env: dict[str, Any] = {}
     if "GDAL_CACHEMAX" not in os.environ:
-        env["GDAL_CACHEMAX"] = DEFAULT_GDAL_CACHEMAX_MB
+        env["GDAL_CACHEMAX"] = DEFAULT_GDAL_CACHEMAX
     with rasterio.Env(**env), warnings.catch_warnings():
         # Said once, in words, below: rasterio repeats it for every dataset it opens.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)

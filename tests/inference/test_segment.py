@@ -191,3 +191,33 @@ def test_missing_input_raises_s5geo_error(tmp_path) -> None:
     with pytest.raises(S5GeoError, match=r"missing\.tif"):
         segment_raster(tmp_path / "missing.tif", IdentityModel(), tmp_path / "o.tif",
                        metadata=make_metadata(), progress=False)
+
+
+class CacheProbe(IdentityModel):
+    """Records GDAL's block cache size (bytes) while the model runs."""
+
+    def forward(self, x):
+        from rasterio.env import get_gdal_config
+
+        self.cache = int(get_gdal_config("GDAL_CACHEMAX"))
+        return super().forward(x)
+
+
+def test_gdal_block_cache_is_not_tiny(tmp_path, class_map, monkeypatch) -> None:
+    # rasterio.Env(GDAL_CACHEMAX=64) means 64 bytes: JPEG2000 then decodes every block per window.
+    import s5geo.inference.segment as segment_module
+
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    passed = {}
+    real_env = segment_module.rasterio.Env
+
+    def recording_env(**options):
+        passed.update(options)
+        return real_env(**options)
+
+    monkeypatch.setattr(segment_module.rasterio, "Env", recording_env)
+    src = write_raster(tmp_path / "in.tif", class_map)
+    model = CacheProbe()
+    segment_raster(src, model, tmp_path / "out.tif", metadata=make_metadata(), progress=False)
+    assert isinstance(passed["GDAL_CACHEMAX"], int) and passed["GDAL_CACHEMAX"] >= 256 * 2**20
+    assert model.cache >= 256 * 2**20
