@@ -120,3 +120,39 @@ def test_hooks_run_in_a_lightning_fit() -> None:
     )
     trainer.fit(model, datamodule=dm)
     assert model.calls == {"train": 3, "val": 6}
+
+
+def test_datamodules_follow_the_metadata_protocol(data_root: Path) -> None:
+    from s5geo.metadata import DataModuleMetadata, datamodule_metadata
+
+    irrg = PotsdamDataModule(str(data_root / "potsdam"), bands=("IR", "R", "G"), tile_size=CROP)
+    assert isinstance(irrg, DataModuleMetadata) and irrg.gsd == 0.05
+    assert irrg.bands is None  # known once the dataset is opened
+    irrg.setup("fit")
+    assert irrg.bands == [4, 1, 2]
+    assert datamodule_metadata(irrg)["bands"] == [4, 1, 2]
+    vaihingen = VaihingenDataModule(str(data_root / "vaihingen"), tile_size=CROP)
+    vaihingen.setup("fit")
+    assert vaihingen.bands is None and vaihingen.gsd == 0.09  # the IR-R-G files, in file order
+    assert isinstance(S5DataModule(SplitTinyDataset), DataModuleMetadata)
+    assert S5DataModule(SplitTinyDataset).gsd is None
+    assert datamodule_metadata(None) == {
+        "classes": None,
+        "colors": None,
+        "bands": None,
+        "gsd": None,
+        "scale": 255.0,
+    }
+
+
+def test_checkpoint_metadata_from_the_datamodule(data_root: Path) -> None:
+    from s5geo.tasks import SupervisedSegmentation
+
+    dm = PotsdamDataModule(str(data_root / "potsdam"), bands=("IR", "R", "G"), tile_size=CROP, crop_size=CROP)
+    dm.setup("fit")
+    task = SupervisedSegmentation(model="upernet_resnet18", model_kwargs={"channels": 8}, num_classes=5)
+    task._datamodule = lambda: dm  # as under a Trainer with this datamodule
+    meta = task.model_metadata()
+    assert meta.bands == [4, 1, 2] and meta.gsd == 0.05
+    assert meta.classes == list(dm.classes) and meta.colors == dm.colors
+    assert meta.window_size == CROP
