@@ -39,7 +39,26 @@ VENDORED: dict[str, str] = {
 FORBIDDEN_IMPORTS = {"torch", "torchgeo", "lightning", "rasterio", "geopandas", "shapely"}
 
 #: Files and folders never shipped in the zip.
-EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".git", "__MACOSX"}
+
+#: Files from the repository root copied into the plugin folder of the zip.
+EXTRA_FILES = {"LICENSE": REPO_ROOT / "LICENSE"}
+
+#: metadata.txt keys the QGIS plugin repository (plugins.qgis.org) refuses an upload without.
+REPOSITORY_REQUIRED_METADATA = (
+    "name",
+    "qgisMinimumVersion",
+    "description",
+    "about",
+    "version",
+    "author",
+    "email",
+    "repository",
+    "tracker",
+)
+
+#: Largest zip the plugin repository accepts, in bytes.
+REPOSITORY_MAX_SIZE = 25_000_000
 
 
 class BuildError(RuntimeError):
@@ -129,8 +148,91 @@ def build_zip(dist: Path) -> Path:
             if path.suffix in {".pyc", ".pyo"}:
                 continue
             archive.write(path, relative.as_posix())
+        for name, source in EXTRA_FILES.items():
+            if not source.is_file():
+                raise BuildError(f"cannot package {name}: {source} does not exist")
+            archive.write(source, f"{PLUGIN_DIR.name}/{name}")
+    problems = repository_problems(partial)
+    if problems:
+        partial.unlink()
+        raise BuildError("the zip breaks the QGIS plugin repository's rules: " + "; ".join(problems))
     partial.replace(target)
     return target
+
+
+def repository_problems(path: Path) -> list[str]:
+    """Check a plugin zip against the QGIS plugin repository's upload rules, offline.
+
+    The rules are those plugins.qgis.org applies to an upload: one top-level folder named with
+    ASCII letters, digits, ``-`` and ``_``; ``__init__.py``, ``metadata.txt`` with a
+    ``[general]`` section holding every key of :data:`REPOSITORY_REQUIRED_METADATA` and ``LICENSE``
+    in that folder; no compiled Python, ``__pycache__``, ``.git`` or ``__MACOSX``; no absolute
+    or ``..`` paths; at most :data:`REPOSITORY_MAX_SIZE` bytes; URLs with a scheme and a host;
+    no slash in the author; boolean flags spelt True/False; and the icon it names present.
+
+    Returns:
+        One sentence per broken rule (empty when the zip would be accepted).
+    """
+    problems: list[str] = []
+    if path.stat().st_size > REPOSITORY_MAX_SIZE:
+        problems.append(f"the zip is larger than {REPOSITORY_MAX_SIZE // 1_000_000} MB")
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        return [*problems, "the file is not a zip"]
+    with archive:
+        names = archive.namelist()
+        for name in names:
+            parts = name.split("/")
+            if name.startswith("/") or ".." in parts:
+                problems.append(f"{name}: absolute or parent-folder path")
+            if ".pyc" in name or name.endswith(".pyo"):
+                problems.append(f"{name}: compiled Python file")
+            forbidden = {"__pycache__", ".git", "__MACOSX"}.intersection(parts)
+            if forbidden:
+                problems.append(f"{name}: {sorted(forbidden)[0]} folder")
+        if archive.testzip() is not None:
+            problems.append("the zip is corrupt")
+        folders = sorted({name.split("/")[0] for name in names if "/" in name})
+        if len(folders) != 1 or any("/" not in name for name in names):
+            problems.append(f"the zip must hold exactly one top-level folder, found {folders}")
+            return problems
+        folder = folders[0]
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]+", folder):
+            problems.append(f"{folder}: the folder name must be ASCII letters, digits, - and _")
+        for required in ("__init__.py", "metadata.txt", "LICENSE"):
+            if f"{folder}/{required}" not in names:
+                problems.append(f"{folder}/{required} is missing")
+        if f"{folder}/metadata.txt" not in names:
+            return problems
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign] # keys are case-sensitive
+        try:
+            parser.read_string(archive.read(f"{folder}/metadata.txt").decode("utf-8"))
+        except (configparser.Error, UnicodeDecodeError) as error:
+            return [*problems, f"metadata.txt cannot be parsed: {error}"]
+        if not parser.has_section("general"):
+            return [*problems, "metadata.txt has no [general] section"]
+        general = parser["general"]
+        missing = [key for key in REPOSITORY_REQUIRED_METADATA if not general.get(key, "").strip()]
+        if missing:
+            problems.append(f"metadata.txt lacks {', '.join(missing)}")
+        for key in ("repository", "tracker", "homepage"):
+            url = general.get(key, "").strip()
+            if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+                problems.append(f"metadata.txt {key}={url} is not a web address")
+        if "/" in general.get("author", ""):
+            problems.append("metadata.txt author must not contain '/'")
+        for key in ("experimental", "deprecated", "server"):
+            value = general.get(key)
+            if value is not None and value.strip() not in ("True", "False"):
+                problems.append(f"metadata.txt {key}={value} must be True or False")
+        icon = general.get("icon", "").strip().removeprefix("./")
+        if not icon:
+            problems.append("metadata.txt names no icon")
+        elif f"{folder}/{icon}" not in names:
+            problems.append(f"the icon {icon} named in metadata.txt is not in the zip")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -171,3 +171,71 @@ def test_qgis_process_runs_segment_and_vectorize(plugin_zip, raster, tmp_path) -
     layer = source.GetLayer(0)
     assert layer.GetSpatialRef().GetAuthorityCode(None) == str(EPSG)
     assert layer.GetFeatureCount() > 0
+
+
+def test_zip_passes_the_plugin_repository_rules(plugin_zip: Path) -> None:
+    """plugins.qgis.org's upload rules, checked offline: licence, metadata, no compiled files."""
+    assert build.repository_problems(plugin_zip) == []
+    with zipfile.ZipFile(plugin_zip) as archive:
+        licence = archive.read("s5geo_qgis/LICENSE").decode()
+        metadata_text = archive.read("s5geo_qgis/metadata.txt").decode()
+    assert licence == (build.REPO_ROOT / "LICENSE").read_text()
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(metadata_text)
+    # Deliberately not experimental: the reason is a comment just above the key.
+    assert parser["general"]["experimental"] == "False"
+    lines = metadata_text.splitlines()
+    assert lines[lines.index("experimental=False") - 1].startswith("#")
+
+
+def _write_zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+GOOD_METADATA = """[general]
+name=x
+qgisMinimumVersion=3.22
+description=d
+about=a
+version=1.0
+author=me
+email=me@example.org
+repository=https://example.org/repo
+tracker=https://example.org/issues
+icon=icon.svg
+experimental=False
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"plugin/LICENSE": None}, "plugin/LICENSE is missing"),
+        ({"plugin/a.pyc": "x"}, "compiled Python"),
+        ({"plugin/__pycache__/a.py": "x"}, "__pycache__ folder"),
+        ({"plugin/icon.svg": None}, "icon icon.svg"),
+        ({"other/x.py": ""}, "exactly one top-level folder"),
+        ({"plugin/metadata.txt": GOOD_METADATA.replace("email=me@example.org\n", "")}, "email"),
+        ({"plugin/metadata.txt": GOOD_METADATA.replace("tracker=https", "tracker=ftp")}, "tracker"),
+        ({"plugin/metadata.txt": GOOD_METADATA.replace("=False", "=yes")}, "True or False"),
+        ({"plugin/metadata.txt": GOOD_METADATA.replace("author=me", "author=a/b")}, "author"),
+    ],
+)
+def test_repository_rules_catch_what_the_repository_refuses(tmp_path, change, problem) -> None:
+    files = {
+        "plugin/__init__.py": "",
+        "plugin/metadata.txt": GOOD_METADATA,
+        "plugin/LICENSE": "MIT",
+        "plugin/icon.svg": "<svg/>",
+    }
+    assert build.repository_problems(_write_zip(tmp_path / "ok.zip", files)) == []
+    for name, text in change.items():
+        if text is None:
+            files.pop(name)
+        else:
+            files[name] = text
+    problems = build.repository_problems(_write_zip(tmp_path / "bad.zip", files))
+    assert any(problem in line for line in problems), problems
