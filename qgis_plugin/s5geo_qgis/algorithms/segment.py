@@ -12,20 +12,22 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingOutputString,
-    QgsProcessingParameterBand,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
     QgsUnitTypes,
 )
 
+from .. import installer
 from ..runtime import deps
-from .base import S5GeoAlgorithm
-from .styling import ClassStyle
+from . import checks
+from .base import DOCS_URL, S5GeoAlgorithm
+from .styling import ClassStyle, ConfidenceStyle
 
 DEVICE_OPTIONS = ("auto", "cpu", "cuda")
 BLEND_OPTIONS = ("cosine", "linear", "none")
@@ -53,8 +55,8 @@ def dependency_problem(model_path: str) -> str | None:
         return None
     try:
         deps.onnxruntime()
-    except deps.MissingDependencyError as error:
-        return str(error)
+    except deps.MissingDependencyError:
+        return installer.missing_runtime_message()
     return None
 
 
@@ -84,19 +86,30 @@ class SegmentAlgorithm(S5GeoAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802, D102
         return self.tr(
-            "Segments a raster layer into a land-cover map with an s5geo model (an ONNX file made "
-            "by `s5geo export`; an s5geo checkpoint only when s5geo and torch are installed in "
-            "QGIS's Python).\n\n"
-            "The raster is read window by window (memory does not grow with the raster); "
-            "overlapping windows are blended. Window size and overlap default to the model's.\n\n"
-            "Band mapping: the raster bands that feed the model's inputs, in the model's order "
-            "(default: the bands stored in the model). Pixel values must be in the units the "
-            "model was trained on; the model's normalisation is applied here.\n\n"
-            "Device: auto uses CUDA when onnxruntime-gpu is installed, else the CPU; the log says "
-            "which onnxruntime execution provider ran the model (also the DEVICE_USED output).\n\n"
-            "Outputs: class map (GeoTIFF, byte, 255 = nodata, colour table from the model), "
-            "optional confidence raster (probability of the chosen class) and optional polygons."
+            "Classifies every pixel of a raster layer into land-cover classes (water, trees, "
+            "buildings...) with a deep-learning model made by s5geo (an ONNX file), and adds the "
+            "land-cover map styled with the model's class names and colours.\n\n"
+            "Band order: the layer's bands in the order the model wants them, separated by "
+            "commas. For a model trained on red, green, blue and a layer stored as blue, green, "
+            "red, type 3,2,1. Leave it empty to use the model's own order (matched by band name "
+            "when the layer's bands are named like the model's).\n\n"
+            "Pixel values must be in the units the model was trained on; the model's own "
+            "normalisation is applied. The log warns when the pixel size is far from the one the "
+            "model was trained at: resample the layer first (Raster > Projections > Warp).\n\n"
+            "The layer is read window by window, so large rasters need no more memory than small "
+            "ones; overlapping windows are blended. Window size and overlap default to the "
+            "model's.\n\n"
+            "Device: auto uses an NVIDIA GPU when the GPU build of the runtime is installed, "
+            "otherwise the CPU. The log names the device that ran the model.\n\n"
+            "Outputs: the land-cover map (GeoTIFF; 255 = no data), optionally a confidence map "
+            "(0 to 1, how sure the model is of each pixel) and polygons of the classes."
         )
+
+    def tags(self) -> list[str]:  # noqa: D102
+        return [*super().tags(), "segment", "segmentation", "semantic segmentation", "predict"]
+
+    def helpUrl(self) -> str:  # noqa: N802, D102
+        return f"{DOCS_URL}#segment-a-raster"
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
@@ -111,12 +124,10 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             )
         )
         self.addParameter(
-            QgsProcessingParameterBand(
+            QgsProcessingParameterString(
                 self.BANDS,
-                self.tr("Band mapping (raster bands for the model inputs, in order)"),
-                parentLayerParameterName=self.INPUT,
+                self.tr("Band order for the model, e.g. 3,2,1 (empty: the model's)"),
                 optional=True,
-                allowMultiple=True,
             )
         )
         window = QgsProcessingParameterNumber(
@@ -209,12 +220,62 @@ class SegmentAlgorithm(S5GeoAlgorithm):
     def checkParameterValues(  # noqa: N802
         self, parameters: dict[str, Any], context: QgsProcessingContext
     ) -> tuple[bool, str]:
-        """Refuse to start, with the install command, when the model's runtime is missing."""
+        """Refuse to start, in plain words: missing runtime, not a model, bands that do not fit."""
         model_path = self.parameterAsFile(parameters, self.MODEL, context)
         problem = dependency_problem(model_path) if model_path else None
         if problem:
             return False, problem
-        return super().checkParameterValues(parameters, context)
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok or not model_path:
+            return ok, message
+        problem = self._model_problem(parameters, context, model_path)
+        if problem:
+            return False, problem
+        return True, ""
+
+    def _model_problem(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, model_path: str
+    ) -> str | None:
+        """Return why the model cannot run on the layer with the band order given (or None)."""
+        from ..runtime.model import CHECKPOINT_SUFFIXES
+
+        try:
+            chosen = checks.parse_band_order(parameters.get(self.BANDS))
+        except ValueError as error:
+            return f"Band order: {error}."
+        if Path(model_path).suffix.lower() in CHECKPOINT_SUFFIXES:
+            return None  # read by torch when the run starts
+        try:
+            metadata, raw = checks.model_metadata(model_path)
+        except checks.ModelFileError as error:
+            return f"Model: {error}."
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            return None
+        if chosen is None:
+            chosen = checks.bands_from_names(raw, _band_descriptions(layer))
+        return checks.band_problem(layer.name(), layer.bandCount(), metadata.bands, chosen)
+
+    def _bands(
+        self, parameters: dict[str, Any], model_path: str, layer: Any, feedback: Any
+    ) -> list[int] | None:
+        """Return the band order typed by the user, else the one matched by band names, else None."""
+        try:
+            chosen = checks.parse_band_order(parameters.get(self.BANDS))
+        except ValueError as error:
+            raise QgsProcessingException(f"Band order: {error}.") from error
+        if chosen is not None or Path(model_path).suffix.lower() != ".onnx":
+            return chosen
+        try:
+            _, raw = checks.model_metadata(model_path)
+        except checks.ModelFileError:
+            return None
+        matched = checks.bands_from_names(raw, _band_descriptions(layer))
+        if matched is not None:
+            feedback.pushInfo(
+                "Band order from the band names: " + ", ".join(str(b) for b in matched)
+            )
+        return matched
 
     def processAlgorithm(  # noqa: N802, D102
         self,
@@ -241,7 +302,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             if path and Path(path).suffix.lower() not in (".tif", ".tiff"):
                 raise QgsProcessingException(f"{path}: raster outputs must be GeoTIFF (.tif)")
         device = DEVICE_OPTIONS[self.parameterAsEnum(parameters, self.DEVICE, context)]
-        bands = self.parameterAsInts(parameters, self.BANDS, context) or None
+        bands = self._bands(parameters, model_path, layer, feedback)
         window = self._optional_number(parameters, self.WINDOW, context, integer=True)
         overlap = self._optional_number(parameters, self.OVERLAP, context, integer=False)
 
@@ -254,11 +315,14 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             f"Model: {model_path} ({metadata.num_classes} classes: {', '.join(metadata.classes)})"
         )
         feedback.pushInfo(f"Device: the model runs on {model.device}")
-        if device == "auto" and "CUDA" not in model.device and "cuda" not in model.device:
+        if (
+            device == "auto"
+            and "cuda" not in model.device.lower()
+            and installer.nvidia_gpu_present()
+        ):
             feedback.pushInfo(
-                "No CUDA GPU is used (this onnxruntime has no CUDA provider or no GPU is "
-                "present). For NVIDIA GPUs install onnxruntime-gpu: "
-                + deps.install_command("onnxruntime-gpu")
+                "This computer has an NVIDIA GPU but the CPU build of onnxruntime is installed; "
+                f"install the GPU build from {installer.MENU_PATH} to use the GPU."
             )
         self._check_resolution(layer, metadata.gsd, feedback)
 
@@ -291,7 +355,10 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             i: (name, rgb)
             for i, (name, rgb) in enumerate(zip(metadata.classes, metadata.colors, strict=True))
         }
-        ClassStyle.attach(context, output, classes, self.tr("Land cover"))
+        names = result_names(layer.name(), model_path)
+        ClassStyle.attach(context, output, classes, names["map"])
+        if confidence:
+            ConfidenceStyle.attach(context, confidence, names["confidence"])
         results: dict[str, Any] = {self.OUTPUT: output, self.DEVICE_USED: model.device}
         if confidence:
             results[self.CONFIDENCE] = confidence
@@ -315,7 +382,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             except (ValueError, RasterError) as error:
                 raise QgsProcessingException(str(error)) from error
             feedback.pushInfo(f"Wrote {vectors.features} polygons to {polygons}")
-            ClassStyle.attach(context, polygons, classes, self.tr("Land-cover polygons"))
+            ClassStyle.attach(context, polygons, classes, names["polygons"])
             results[self.POLYGONS] = polygons
         return results
 
@@ -342,3 +409,23 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 f"The raster has {pixel:.3g} m pixels but the model was trained at {gsd:.3g} m; "
                 "results may be poor. Resample the raster (e.g. gdal:warpreproject) first.",
             )
+
+
+def result_names(layer: str, model_path: str) -> dict[str, str]:
+    """Names of the result layers: ``<layer> land cover (<model>)`` and its siblings."""
+    model = Path(model_path).stem
+    return {
+        "map": f"{layer} land cover ({model})",
+        "confidence": f"{layer} confidence ({model})",
+        "polygons": f"{layer} land-cover polygons ({model})",
+    }
+
+
+def _band_descriptions(layer: Any) -> list[str]:
+    """The layer's band descriptions (GDAL's), band 1 first; empty strings where unnamed."""
+    from osgeo import gdal
+
+    dataset = gdal.OpenEx(layer.source(), gdal.OF_RASTER)
+    if dataset is None:
+        return []
+    return [dataset.GetRasterBand(i + 1).GetDescription() for i in range(dataset.RasterCount)]

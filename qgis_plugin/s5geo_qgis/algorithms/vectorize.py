@@ -14,7 +14,8 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .base import S5GeoAlgorithm
+from . import checks
+from .base import DOCS_URL, S5GeoAlgorithm
 from .styling import ClassStyle
 
 
@@ -34,14 +35,51 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802, D102
         return self.tr(
-            "Turns a class raster (band 1, e.g. the output of Segment raster) into polygons with "
-            "the attributes class_id, class_name and area_m2, styled with the class colours.\n\n"
-            "Minimum area: regions smaller than this many square map units are merged into their "
-            "largest neighbour before polygonising (GDAL sieve); nodata stays nodata.\n\n"
-            "Simplify: Douglas-Peucker tolerance in map units applied to each polygon (polygons "
-            "stay valid; neighbours may no longer share edges exactly - use `s5geo vectorize "
-            "--simplify` for gap-free simplification)."
+            "Turns a land-cover map (one band of class numbers, such as the output of Segment "
+            "raster) into polygons, one per patch of a class, with the class number, class name "
+            "and area in square metres, styled with the map's class colours. An image (several "
+            "bands, or decimal values) is refused: segment it first.\n\n"
+            "Minimum area: patches smaller than this many square map units are merged into their "
+            "largest neighbour first, so single stray pixels do not become polygons. No-data "
+            "areas stay empty.\n\n"
+            "Simplification tolerance: how far, in map units, a simplified edge may move. Each "
+            "polygon stays valid, but two neighbours may no longer share their edge exactly; the "
+            "s5geo command-line tool simplifies without gaps."
         )
+
+    def tags(self) -> list[str]:  # noqa: D102
+        return [
+            *super().tags(),
+            "vectorize",
+            "vectorise",
+            "polygonize",
+            "polygonise",
+            "raster to vector",
+            "polygons",
+            "sieve",
+            "simplify",
+        ]
+
+    def helpUrl(self) -> str:  # noqa: N802, D102
+        return f"{DOCS_URL}#vectorize-a-land-cover-map"
+
+    def checkParameterValues(  # noqa: N802
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[bool, str]:
+        """Refuse an input that is not a class map (an image, a confidence raster), in plain words."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            return ok, message
+        from qgis.core import QgsPalettedRasterRenderer
+
+        paletted = isinstance(layer.renderer(), QgsPalettedRasterRenderer)
+        problem = checks.class_map_problem(layer.source(), layer.name(), paletted)
+        if problem:
+            return False, problem
+        return True, ""
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")))
@@ -102,5 +140,5 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
             value: result.classes.get(value, (f"class {value}", (128, 128, 128)))
             for value in result.present
         }
-        ClassStyle.attach(context, output, classes, self.tr("Land-cover polygons"))
+        ClassStyle.attach(context, output, classes, f"{layer.name()} polygons")
         return {self.OUTPUT: output}
