@@ -1,14 +1,13 @@
-"""Batch predictors: numpy batch of normalised windows in, numpy class probabilities out.
+"""PyTorch predictors; the :class:`Predictor` interface itself is in :mod:`s5geo.runtime.predictor`.
 
 The tiling/stitching code only talks to :class:`Predictor`, so back-ends other than PyTorch (ONNX
-Runtime for the QGIS plugin) plug in by implementing ``predict``.
+Runtime, :mod:`s5geo.runtime.onnx`) plug in by implementing ``predict``.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -16,34 +15,11 @@ from torch import nn
 
 from s5geo.errors import S5GeoError
 from s5geo.metadata import ModelMetadata
+from s5geo.runtime.predictor import Predictor
+
+__all__ = ["Predictor", "TorchPredictor", "describe_device", "make_predictor", "resolve_device"]
 
 logger = logging.getLogger("s5geo.inference")
-
-
-@runtime_checkable
-class Predictor(Protocol):
-    """Anything that turns a batch of normalised windows into per-class scores.
-
-    Scores are logits (``returns_logits = True``; windows are blended in logit space and a softmax
-    is applied only where probabilities are written) or probabilities.
-    """
-
-    metadata: ModelMetadata
-    #: Human-readable name of the device the predictions run on (for logs).
-    device_name: str
-    #: Whether :meth:`predict` returns logits (True) or probabilities (False).
-    returns_logits: bool
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Predict per-class scores.
-
-        Args:
-            batch: float32 ``B x C x h x w`` windows, already normalised with the metadata mean/std.
-
-        Returns:
-            float32 ``B x K x h x w`` logits or probabilities.
-        """
-        ...
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -132,7 +108,7 @@ def make_predictor(
         The predictor.
     """
     if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
-        from s5geo.inference.onnx_predictor import OnnxPredictor
+        from s5geo.runtime.onnx import OnnxPredictor
 
         return OnnxPredictor(model, metadata, device=device)
     if isinstance(model, (str, Path)):

@@ -10,14 +10,11 @@ renamed only when complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import rasterio
@@ -25,11 +22,9 @@ import rasterio.shutil
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window as RioWindow
-from torch import nn
 from tqdm.auto import tqdm
 
 from s5geo.errors import OutputExistsError, S5GeoError
-from s5geo.inference.arrays import normalise, pad_to
 from s5geo.inference.files import (
     available_memory,
     check_image_complete,
@@ -40,17 +35,15 @@ from s5geo.inference.files import (
     remove_stale_temps,
     temp_name,
 )
-from s5geo.inference.predictor import Predictor, make_predictor
-from s5geo.inference.tiling import (
-    BLEND_MODES,
-    BlendMode,
-    StreamingStitcher,
-    Window,
-    WindowGrid,
-    argmax,
-    softmax,
-)
-from s5geo.metadata import CLASS_NAMES_TAG, METADATA_KEY, ModelMetadata, class_name_tags
+from s5geo.metadata import ModelMetadata
+from s5geo.runtime.bands import select_bands
+from s5geo.runtime.outputs import OutputSpec, RowWriter, output_specs
+from s5geo.runtime.pipeline import segment_windows
+from s5geo.runtime.predictor import Predictor
+from s5geo.runtime.tiling import BLEND_MODES, BlendMode, Window, WindowGrid
+
+if TYPE_CHECKING:
+    from torch import nn
 
 logger = logging.getLogger("s5geo.inference")
 
@@ -160,7 +153,7 @@ def segment_raster(
             for path in targets.values():
                 if local:
                     _check_not_a_source(path, src)
-            predictor = make_predictor(model, metadata, device=device)
+            predictor = _make_predictor(model, metadata, device)
             logger.info("segmenting %s on %s", source, predictor.device_name)
             _warn_not_georeferenced(src, source)
             job = _Job(src, predictor, targets, bands, window_size, overlap, batch_size, blend)
@@ -187,6 +180,21 @@ def segment_raster(
                     raise S5GeoError(f"cannot write {output}: {_first_line(error)}") from error
                 raise
     return output
+
+
+def _make_predictor(model: Any, metadata: ModelMetadata | None, device: str) -> Predictor:
+    """Wrap ``model`` into a predictor; ONNX files and predictors never import torch."""
+    if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
+        from s5geo.runtime.onnx import OnnxPredictor
+
+        return OnnxPredictor(model, metadata, device=device)
+    if isinstance(model, Predictor):
+        if metadata is not None:
+            model.metadata = metadata
+        return model
+    from s5geo.inference.predictor import make_predictor
+
+    return make_predictor(model, metadata, device=device)
 
 
 def _temp_path(final: Path) -> Path:
@@ -274,18 +282,8 @@ class _Job:
         )
 
     def check(self, nodata: int) -> None:
-        name = self.src.name
-        if len(self.bands) != self.meta.in_channels:
-            raise S5GeoError(
-                f"model expects {self.meta.in_channels} bands but {len(self.bands)} were selected"
-            )
-        bad = [b for b in self.bands if not 1 <= b <= self.src.count]
-        if bad:
-            raise S5GeoError(f"{name}: has {self.src.count} bands; cannot read band(s) {bad}")
-        if not 0 <= nodata <= 255 or nodata < self.meta.num_classes:
-            raise S5GeoError(f"nodata {nodata} must be in [{self.meta.num_classes}, 255]")
-        if self.meta.num_classes > 255:
-            raise S5GeoError(f"{self.meta.num_classes} classes do not fit a uint8 class map")
+        select_bands(self.meta, self.src.count, self.bands, self.src.name)
+        output_specs(self.meta, ["classes"], nodata=nodata)
 
     def check_resources(self, probabilities: str | None) -> None:
         """Refuse early when the job cannot fit in memory or its outputs cannot fit on disk."""
@@ -318,231 +316,103 @@ class _Job:
                 f"{human_bytes(disk)} free"
             )
 
-    # Reading -----------------------------------------------------------------------------------
+    # Reading and writing ------------------------------------------------------------------------
 
-    def _read(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self, window: Window, out: np.ndarray) -> np.ndarray:
+        """Read the selected bands of ``window`` into ``out``; return its mask of valid pixels."""
         src = self.src
-        shape = (len(windows), len(self.bands), self.grid.window_height, self.grid.window_width)
-        raw = np.empty(shape, dtype=np.float32)
-        valid = np.ones((shape[0], *shape[2:]), dtype=bool)
-        for n, w in enumerate(windows):
-            rio_window = RioWindow(w.col, w.row, w.width, w.height)
-            try:
-                src.read(self.bands, window=rio_window, out=raw[n])
-                if self.masked:
-                    masks = src.read_masks(self.bands, window=rio_window)
-                    valid[n] = np.all(masks > 0, axis=0)
-            except RasterioError as error:
-                raise S5GeoError(
-                    f"{src.name}: cannot read pixels at row {w.row}, column {w.col} "
-                    f"(truncated or damaged file, or a missing source): {_first_line(error)}"
-                ) from error
-            if self.floating:
-                valid[n] &= np.all(np.isfinite(raw[n]), axis=0)
-        # Normalised here, in the reader thread: numpy releases the GIL on large arrays.
-        return normalise(raw, valid, self.meta), valid
+        rio_window = RioWindow(window.col, window.row, window.width, window.height)
+        valid = np.ones((window.height, window.width), dtype=bool)
+        try:
+            src.read(self.bands, window=rio_window, out=out)
+            if self.masked:
+                masks = src.read_masks(self.bands, window=rio_window)
+                valid = np.all(masks > 0, axis=0)
+        except RasterioError as error:
+            raise S5GeoError(
+                f"{src.name}: cannot read pixels at row {window.row}, column {window.col} "
+                f"(truncated or damaged file, or a missing source): {_first_line(error)}"
+            ) from error
+        if self.floating:
+            valid &= np.all(np.isfinite(out), axis=0)
+        return valid
 
-    def _batches(self) -> Iterator[tuple[list[Window], np.ndarray, np.ndarray]]:
-        """Yield batches, reading the next one in a background thread while the model runs."""
-        windows = list(self.grid)
-        chunks = [windows[k : k + self.batch_size] for k in range(0, len(windows), self.batch_size)]
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s5geo-read") as pool:
-            pending: Future | None = pool.submit(self._read, chunks[0]) if chunks else None
-            for k, chunk in enumerate(chunks):
-                assert pending is not None
-                raw, valid = pending.result()
-                pending = pool.submit(self._read, chunks[k + 1]) if k + 1 < len(chunks) else None
-                yield chunk, raw, valid
-
-    # Writing -----------------------------------------------------------------------------------
-
-    def _profile(self, count: int, dtype: str, nodata: float | None) -> dict[str, Any]:
+    def _profile(self, spec: OutputSpec) -> dict[str, Any]:
         src = self.src
         tile = _TILE
         profile: dict[str, Any] = {
             "driver": "GTiff",
             "width": src.width,
             "height": src.height,
-            "count": count,
-            "dtype": dtype,
+            "count": spec.count,
+            "dtype": spec.dtype,
             "crs": src.crs,
             "transform": src.transform,
-            "nodata": nodata,
+            "nodata": spec.nodata,
             "compress": "deflate",
             "zlevel": 1,  # fast; --cog recompresses
             "BIGTIFF": "IF_SAFER",
         }
+        if spec.nbits:
+            # Half floats on disk through GTiff's NBITS=16 on Float32 (rasterio has no float16).
+            profile.update(NBITS=spec.nbits, predictor=3)
         if src.width >= tile and src.height >= tile:
             profile.update(tiled=True, blockxsize=tile, blockysize=tile)
         return profile
 
-    def _open_outputs(self, temps: dict[str, Path], probabilities: str | None, nodata: int) -> dict:
-        meta = self.meta
-        classes_tag = json.dumps(meta.classes)
+    def _open_outputs(self, temps: dict[str, Path], specs: dict[str, OutputSpec]) -> dict[str, Any]:
         datasets: dict[str, Any] = {}
-        dst = rasterio.open(temps["classes"], "w", **self._profile(1, "uint8", nodata))
-        datasets["classes"] = dst
-        colormap = {i: (*meta.colors[i], 255) for i in range(meta.num_classes)}
-        colormap[nodata] = (0, 0, 0, 0)
-        dst.write_colormap(1, colormap)
-        dst.set_band_description(1, "class")
-        dst.update_tags(1, **class_name_tags(meta.classes))
-        dst.update_tags(**{METADATA_KEY: meta.to_json(), CLASS_NAMES_TAG: classes_tag})
-        if "probabilities" in temps:
-            dtype = probabilities or "uint8"
-            profile = self._profile(meta.num_classes, "uint8", None)
-            if dtype == "float16":
-                # Half floats on disk through GTiff's NBITS=16 on Float32 (rasterio has no float16).
-                profile.update(dtype="float32", nodata=float("nan"), NBITS=16, predictor=3)
-            pdst = rasterio.open(temps["probabilities"], "w", **profile)
-            for i, name in enumerate(meta.classes, start=1):
-                pdst.set_band_description(i, name)
-            pdst.update_tags(**{CLASS_NAMES_TAG: classes_tag}, SCALE="1/255" if dtype == "uint8" else "1")
-            datasets["probabilities"] = pdst
-        if "confidence" in temps:
-            cdst = rasterio.open(temps["confidence"], "w", **self._profile(1, "uint8", 0))
-            cdst.set_band_description(1, "confidence")
-            cdst.update_tags(SCALE="1/255")
-            datasets["confidence"] = cdst
+        for key, spec in specs.items():
+            dst = rasterio.open(temps[key], "w", **self._profile(spec))
+            datasets[key] = dst
+            if spec.colormap:
+                dst.write_colormap(1, spec.colormap)
+            for i, description in enumerate(spec.descriptions, start=1):
+                dst.set_band_description(i, description)
+            if spec.band_tags:
+                dst.update_tags(1, **spec.band_tags)
+            if spec.tags:
+                dst.update_tags(**spec.tags)
         return datasets
 
-    def run(self, temps: dict[str, Path], probabilities: str | None, nodata: int, progress: bool):
-        """Predict every window and write the outputs to ``temps``.
+    def run(self, temps: dict[str, Path], probabilities: str | None, nodata: int, progress: bool) -> None:
+        """Predict every window and write the outputs to ``temps`` (see :mod:`s5geo.runtime.pipeline`)."""
+        specs = output_specs(self.meta, list(temps), probabilities or "uint8", nodata)
+        datasets = self._open_outputs(temps, specs)
+        bar = tqdm(total=len(self.grid), desc="segment", unit="win", disable=not progress)
 
-        Three stages overlap: a reader thread reads and normalises the next batch, the calling
-        thread runs the model, and a writer thread stitches and writes the previous batch. At most
-        one batch waits in each stage, so memory stays bounded.
-        """
-        grid, meta = self.grid, self.meta
-        k = meta.num_classes
-        need_probs = len(temps) > 1
-        stitcher = StreamingStitcher(grid, k, self.blend, normalise=need_probs)
-        logits = getattr(self.predictor, "returns_logits", True)
-        datasets = self._open_outputs(temps, probabilities, nodata)
-        writers = {key: _RowWriter(ds, grid.height) for key, ds in datasets.items()}
-        rows: list[_RowBuffers] = []
-        bar = tqdm(total=len(grid), desc="segment", unit="win", disable=not progress)
+        def writer(dataset: Any) -> RowWriter:
+            def write(row: int, data: np.ndarray) -> None:
+                dataset.write(data, window=RioWindow(0, row, dataset.width, data.shape[1]))
 
-        def consume(chunk: list[Window], probs: np.ndarray, valid: np.ndarray) -> None:
-            for w, p, ok in zip(chunk, probs, valid, strict=True):
-                if w.j == 0:
-                    rows[:] = [_RowBuffers(grid, w.i, datasets, probabilities, k)]
-                for block in stitcher.add(w, p, ok):
-                    rows[0].put(block.row, block.col, block.data, block.weight > 0, nodata, logits)
-                if w.j == grid.shape[1] - 1:
-                    for key, data in rows[0].arrays.items():
-                        writers[key].push(data)
+            return RowWriter(write, self.grid.height, dataset.block_shapes[0][0])
+
+        writers = {key: writer(ds) for key, ds in datasets.items()}
+
+        def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
+            for key, data in arrays.items():
+                writers[key].push(data)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(done - bar.n)
 
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s5geo-write") as post:
-                pending: Future | None = None
-                for chunk, x, valid in self._batches():
-                    probs = self._predict(x, valid)
-                    if pending is not None:
-                        pending.result()
-                    pending = post.submit(consume, chunk, probs, valid)
-                    bar.update(len(chunk))
-                if pending is not None:
-                    pending.result()
-            if not stitcher.finished():
-                raise RuntimeError("not all windows were stitched")
+            segment_windows(
+                self.grid,
+                self._read,
+                self.predictor,
+                specs,
+                write_rows,
+                batch_size=self.batch_size,
+                blend=self.blend,
+                progress=advance,
+            )
         finally:
             bar.close()
             for ds in datasets.values():
                 ds.close()
 
-    def _predict(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        grid, k = self.grid, self.meta.num_classes
-        has_data = valid.reshape(valid.shape[0], -1).any(axis=1)
-        out = None
-        if not has_data.all():
-            out = np.zeros((x.shape[0], k, grid.window_height, grid.window_width), np.float32)
-            if not has_data.any():
-                return out  # windows without data are not predicted
-            x = x[has_data]
-        probs = self.predictor.predict(pad_to(x, self.window, self.window))
-        if probs.shape[1] != k:
-            raise S5GeoError(f"model predicts {probs.shape[1]} classes but its metadata lists {k}")
-        probs = probs[:, :, : grid.window_height, : grid.window_width]
-        probs = probs.astype(np.float32, copy=False)
-        if out is None:
-            return probs
-        out[has_data] = probs
-        return out
-
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-class _RowBuffers:
-    """Output arrays of one row of windows (rows ``[row_starts[i], row_starts[i + 1])``)."""
-
-    def __init__(self, grid: WindowGrid, i: int, datasets: dict, probabilities: str | None, k: int) -> None:
-        self.top = grid.row_starts[i]
-        bottom = grid.row_starts[i + 1] if i + 1 < len(grid.row_starts) else grid.height
-        h, w = bottom - self.top, grid.width
-        self.arrays: dict[str, np.ndarray] = {"classes": np.empty((1, h, w), np.uint8)}
-        if "probabilities" in datasets:
-            dtype = np.uint8 if probabilities != "float16" else np.float32
-            self.arrays["probabilities"] = np.empty((k, h, w), dtype)
-        if "confidence" in datasets:
-            self.arrays["confidence"] = np.empty((1, h, w), np.uint8)
-
-    def put(
-        self,
-        row: int,
-        col: int,
-        scores: np.ndarray,
-        valid: np.ndarray,
-        nodata: int,
-        logits: bool,
-    ) -> None:
-        r = row - self.top
-        h, w = valid.shape
-        sl = (slice(None), slice(r, r + h), slice(col, col + w))
-        classes = argmax(scores)
-        if not valid.all():
-            classes[~valid] = nodata
-        self.arrays["classes"][sl] = classes
-        if len(self.arrays) == 1:
-            return
-        probs = softmax(scores) if logits else scores
-        if "confidence" in self.arrays:
-            conf = np.clip(np.rint(probs.max(axis=0) * 255), 1, 255).astype(np.uint8)
-            conf[~valid] = 0
-            self.arrays["confidence"][sl] = conf
-        if "probabilities" in self.arrays:
-            target = self.arrays["probabilities"]
-            if target.dtype == np.uint8:
-                scaled = np.rint(probs * 255).astype(np.uint8)
-                scaled[:, ~valid] = 0
-            else:
-                scaled = probs.astype(np.float16).astype(np.float32)
-                scaled[:, ~valid] = np.nan
-            target[sl] = scaled
-
-
-class _RowWriter:
-    """Writes full-width rows to a dataset in whole tile rows (the last one may be partial)."""
-
-    def __init__(self, dataset: Any, height: int) -> None:
-        self.ds = dataset
-        self.height = height
-        self.block = dataset.block_shapes[0][0]
-        self.written = 0
-        self.pending: list[np.ndarray] = []
-
-    def push(self, rows: np.ndarray) -> None:
-        self.pending.append(rows)
-        buffered = sum(p.shape[1] for p in self.pending)
-        end = self.written + buffered
-        if end < self.height and buffered < self.block:
-            return
-        data = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
-        n = buffered if end >= self.height else (buffered // self.block) * self.block
-        window = RioWindow(0, self.written, self.ds.width, n)
-        self.ds.write(data[:, :n], window=window)
-        self.written += n
-        self.pending = [data[:, n:]] if n < buffered else []

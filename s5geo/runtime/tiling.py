@@ -1,0 +1,386 @@
+"""Sliding-window grids, blend weights and a streaming stitcher (pure numpy).
+
+This module imports only numpy: the torch-free QGIS plugin vendors it. Rasters are addressed in
+pixels, rows first (``row, col``), and windows are processed in row-major order. Windows are
+generated lazily (:func:`iter_windows`), so a raster of billions of windows costs no memory for its
+grid, and windows a reader knows to be empty can be skipped: the stitcher treats a skipped window
+as one whose pixels are all masked.
+
+Memory: :class:`StreamingStitcher` never holds whole-raster arrays. It keeps the rows the next row
+of windows overlaps (``window - stride`` rows, full width) plus one window-sized working block, and
+hands finished blocks to the caller as soon as no later window can touch them. A raster 10x taller
+uses the same memory; a raster 10x wider keeps 10x more overlap rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+BlendMode = Literal["none", "linear", "cosine"]
+BLEND_MODES: tuple[str, ...] = ("none", "linear", "cosine")
+
+#: Smallest blend weight, so border pixels still count where only one window covers them.
+_MIN_WEIGHT = 1e-3
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """Return window offsets along one axis covering ``[0, length)``.
+
+    Windows start every ``stride`` pixels; the last one is aligned to the end so that every pixel is
+    covered without reading past the raster. If ``length <= window`` there is one window at 0. This is
+    the one window layout of s5geo: prediction grids, dataset tiles and sliding-window evaluation.
+
+    Args:
+        length: raster size along the axis.
+        window: window size along the axis.
+        stride: step between window starts (``1 <= stride <= window``).
+
+    Returns:
+        Sorted, distinct window offsets.
+
+    Raises:
+        ValueError: if ``length`` is not positive or ``stride`` is outside ``[1, window]``.
+    """
+    if length <= 0:
+        raise ValueError(f"raster length must be positive, got {length}")
+    if not 1 <= stride <= window:
+        raise ValueError(
+            f"stride must be in [1, window={window}] (a larger one would skip pixels), got {stride}"
+        )
+    if length <= window:
+        return [0]
+    last = length - window
+    starts = list(range(0, last, stride))
+    starts.append(last)
+    return starts
+
+
+def stride_from_overlap(window: int, overlap: float) -> int:
+    """Return the stride for a window and an overlap fraction in ``[0, 1)``."""
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    return max(1, window - round(window * overlap))
+
+
+def _ownership(starts: list[int], window: int, length: int) -> list[tuple[int, int]]:
+    """Return, per window, the absolute range of pixels whose nearest window centre is its own."""
+    bounds = [0]
+    for a, b in itertools.pairwise(starts):
+        # Midpoint between the two centres a + window/2 and b + window/2.
+        bounds.append((a + b + window) // 2)
+    bounds.append(length)
+    return [(bounds[k], bounds[k + 1]) for k in range(len(starts))]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window of the grid: position in the grid and pixel offsets/size in the raster."""
+
+    i: int
+    j: int
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+class WindowGrid:
+    """Windows covering a ``height x width`` raster, row-major.
+
+    Args:
+        height: raster height in pixels.
+        width: raster width in pixels.
+        window: window side in pixels (clipped to the raster when the raster is smaller).
+        overlap: overlap between neighbouring windows as a fraction of the window.
+    """
+
+    def __init__(self, height: int, width: int, window: int, overlap: float = 0.25) -> None:
+        if window < 1:
+            raise ValueError(f"window must be positive, got {window}")
+        self.height = int(height)
+        self.width = int(width)
+        self.window = int(window)
+        self.overlap = float(overlap)
+        self.stride = stride_from_overlap(self.window, self.overlap)
+        self.window_height = min(self.window, self.height)
+        self.window_width = min(self.window, self.width)
+        wh, ww = self.window_height, self.window_width
+        self.row_starts = window_starts(self.height, wh, self.stride_for(self.height))
+        self.col_starts = window_starts(self.width, ww, self.stride_for(self.width))
+        self.row_owned = _ownership(self.row_starts, self.window_height, self.height)
+        self.col_owned = _ownership(self.col_starts, self.window_width, self.width)
+
+    def stride_for(self, length: int) -> int:
+        """Stride along an axis of the given length (the window may be clipped to it)."""
+        return min(self.stride, min(self.window, length))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Number of window rows and columns."""
+        return len(self.row_starts), len(self.col_starts)
+
+    def __len__(self) -> int:
+        return len(self.row_starts) * len(self.col_starts)
+
+    def __iter__(self) -> Iterator[Window]:
+        return iter_windows(self)
+
+    def window_at(self, i: int, j: int) -> Window:
+        """Return window ``(i, j)`` (window row ``i``, window column ``j``)."""
+        return Window(i, j, self.row_starts[i], self.col_starts[j], self.window_height, self.window_width)
+
+    def weights(self, i: int, j: int, blend: BlendMode) -> np.ndarray:
+        """Return the ``window_height x window_width`` float32 blend weights of window ``(i, j)``.
+
+        ``none`` gives 1 on the pixels this window owns (nearest window centre) and 0 elsewhere, so
+        each pixel takes the prediction of exactly one window, away from that window's borders.
+        ``linear`` and ``cosine`` ramp from the window borders over the overlap width.
+        """
+        if blend == "none":
+            wy = _indicator(self.row_owned[i], self.row_starts[i], self.window_height)
+            wx = _indicator(self.col_owned[j], self.col_starts[j], self.window_width)
+        elif blend in ("linear", "cosine"):
+            wy = _ramp(self.window_height, self.window_height - self.stride_for(self.height), blend)
+            wx = _ramp(self.window_width, self.window_width - self.stride_for(self.width), blend)
+        else:
+            raise ValueError(f"unknown blend mode {blend!r}; expected one of {BLEND_MODES}")
+        return np.outer(wy, wx).astype(np.float32)
+
+
+def iter_windows(grid: WindowGrid, has_data: Callable[[Window], bool] | None = None) -> Iterator[Window]:
+    """Yield the windows of ``grid`` lazily, in row-major order.
+
+    This is the one window generator of s5geo (raster segmentation, arrays, evaluation).
+
+    Args:
+        grid: the window grid.
+        has_data: optional cheap test (e.g. GDAL's data coverage); windows for which it returns
+            False are not yielded. Feed the yielded windows to :class:`StreamingStitcher` as usual:
+            it fills skipped windows in as fully masked ones.
+    """
+    for i, row in enumerate(grid.row_starts):
+        for j, col in enumerate(grid.col_starts):
+            window = Window(i, j, row, col, grid.window_height, grid.window_width)
+            if has_data is None or has_data(window):
+                yield window
+
+
+def _indicator(owned: tuple[int, int], start: int, size: int) -> np.ndarray:
+    w = np.zeros(size, dtype=np.float32)
+    w[owned[0] - start : owned[1] - start] = 1.0
+    return w
+
+
+def _ramp(size: int, overlap: int, blend: BlendMode) -> np.ndarray:
+    if overlap <= 0:
+        return np.ones(size, dtype=np.float32)
+    x = np.arange(size, dtype=np.float64)
+    distance = np.minimum(x, size - 1 - x) + 0.5
+    t = np.clip(distance / overlap, 0.0, 1.0)
+    if blend == "cosine":
+        t = 0.5 - 0.5 * np.cos(np.pi * t)
+    return np.maximum(t, _MIN_WEIGHT).astype(np.float32)
+
+
+@dataclass
+class Block:
+    """A finished block at ``(row, col)``: ``data`` (``C x h x w``) and the weight sum (``h x w``).
+
+    Pixels with weight 0 were masked out in every window; their ``data`` is 0. ``data`` is the
+    weighted mean, or the weighted sum if the stitcher does not normalise.
+    """
+
+    row: int
+    col: int
+    data: np.ndarray
+    weight: np.ndarray
+
+
+class StreamingStitcher:
+    """Weighted average of overlapping window predictions, streamed in row-major order.
+
+    Feed every window of ``grid`` in row-major order to :meth:`add`; it returns the blocks that
+    became final (weighted mean of all windows covering them), in row-major order. The blocks of
+    window row ``i`` span rows ``[row_starts[i], row_starts[i + 1])``.
+
+    Args:
+        grid: the window grid.
+        channels: number of channels of each window prediction.
+        blend: blend mode (see :meth:`WindowGrid.weights`).
+        normalise: divide blocks by the weight sum. Without it blocks hold weighted sums, which is
+            enough (and cheaper) when only a per-pixel argmax is needed.
+    """
+
+    def __init__(
+        self,
+        grid: WindowGrid,
+        channels: int,
+        blend: BlendMode = "cosine",
+        normalise: bool = True,
+    ) -> None:
+        self.grid = grid
+        self.normalise = normalise
+        self.channels = int(channels)
+        self.blend = blend
+        wh, ww = grid.window_height, grid.window_width
+        n_cols = len(grid.col_starts)
+        self._weights: dict[tuple[int, int], np.ndarray] = {}
+        # Working block for the current row of windows: rows [row_start, row_start + wh), columns
+        # [self._ws_col, self._ws_col + ww). Columns left of the current window are already flushed,
+        # so one window width is enough. Channel -1 holds the weight sum.
+        self._ws = np.zeros((self.channels + 1, wh, ww), dtype=np.float32)
+        self._tmp = np.empty((self.channels, wh, ww), dtype=np.float32)
+        self._ws_col = 0
+        self._ws_end = 0  # first column not yet initialised in the working block
+        # Rows carried to the next row of windows (the overlap), full width.
+        self._carry = np.zeros((self.channels + 1, 0, grid.width), dtype=np.float32)
+        self._next_carry = self._carry
+        self._expected = (0, 0)
+        self._n_cols = n_cols
+
+    def _weight(self, i: int, j: int) -> np.ndarray:
+        # Ramps are the same for all windows; ownership depends on the window position.
+        key = (0, 0) if self.blend != "none" else (i, j)
+        if key not in self._weights:
+            if self.blend == "none" and len(self._weights) > 4 * self._n_cols:
+                self._weights.clear()
+            self._weights[key] = self.grid.weights(i, j, self.blend)
+        return self._weights[key]
+
+    def add(self, window: Window, values: np.ndarray, mask: np.ndarray | None = None) -> list[Block]:
+        """Accumulate one window prediction and return the blocks it finished.
+
+        Windows skipped since the previous call (see :func:`iter_windows`) count as fully masked;
+        call :meth:`finish` after the last window when trailing windows may have been skipped.
+
+        Args:
+            window: the window (the next one in row-major order, or a later one).
+            values: ``channels x window_height x window_width`` array.
+            mask: optional boolean ``window_height x window_width`` array; pixels where it is False
+                get weight 0 (pixels that are False in every window come out with ``weight`` 0).
+
+        Returns:
+            Finished blocks (weighted means), possibly none.
+        """
+        if (window.i, window.j) < self._expected:
+            raise ValueError(
+                f"windows must be added in row-major order: expected {self._expected} or a later "
+                f"window, got {(window.i, window.j)}"
+            )
+        if values.shape != (self.channels, window.height, window.width):
+            raise ValueError(
+                f"window values have shape {values.shape}, expected "
+                f"{(self.channels, window.height, window.width)}"
+            )
+        blocks = self._skip_to(window.i, window.j)
+        if mask is not None and not mask.any():
+            return blocks + self._step(window, None, None)
+        return blocks + self._step(window, values, mask)
+
+    def finish(self) -> list[Block]:
+        """Treat the windows not added yet as fully masked and return the blocks they finish."""
+        return self._skip_to(len(self.grid.row_starts), 0)
+
+    def _skip_to(self, i: int, j: int) -> list[Block]:
+        blocks: list[Block] = []
+        while self._expected < (i, j):
+            blocks += self._step(self.grid.window_at(*self._expected), None, None)
+        return blocks
+
+    def _step(self, window: Window, values: np.ndarray | None, mask: np.ndarray | None) -> list[Block]:
+        """Accumulate ``values`` (None: a fully masked window) and return the finished blocks."""
+        grid = self.grid
+        i, j = window.i, window.j
+        n_rows, n_cols = grid.shape
+        if j == 0:
+            self._start_row(i)
+        self._extend(window.col + window.width)
+        if values is not None:
+            w = self._weight(i, j)
+            if mask is not None and not mask.all():
+                w = w * mask
+            c0 = window.col - self._ws_col
+            target = self._ws[:, :, c0 : c0 + window.width]
+            np.multiply(values, w, out=self._tmp)
+            target[:-1] += self._tmp
+            target[-1] += w
+
+        # Rows [row_start, next_row_start) are final for columns up to the next window start.
+        row = window.row
+        row_end = grid.row_starts[i + 1] if i + 1 < n_rows else grid.height
+        col_end = grid.col_starts[j + 1] if j + 1 < n_cols else grid.width
+        n_final = row_end - row
+        width = col_end - self._ws_col
+        blocks = []
+        if width > 0:
+            acc = self._ws[:, :, :width]
+            if n_final > 0:
+                weight = acc[-1, :n_final].copy()
+                if self.normalise:
+                    data = acc[:-1, :n_final] / np.maximum(weight, np.float32(1e-12))
+                else:
+                    data = acc[:-1, :n_final].copy()
+                blocks.append(Block(row, self._ws_col, data, weight))
+            if n_final < window.height:
+                self._next_carry[:, :, self._ws_col : col_end] = acc[:, n_final:]
+            # Shift the working block left by `width` columns.
+            keep = self._ws_end - col_end
+            if keep > 0:
+                self._ws[:, :, :keep] = self._ws[:, :, width : width + keep]
+            self._ws[:, :, max(keep, 0) :] = 0.0
+            self._ws_col = col_end
+        self._expected = (i, j + 1) if j + 1 < n_cols else (i + 1, 0)
+        if j + 1 == n_cols:
+            self._carry = self._next_carry
+        return blocks
+
+    def _start_row(self, i: int) -> None:
+        grid = self.grid
+        self._ws[:] = 0.0
+        self._ws_col = 0
+        self._ws_end = 0
+        row_end = grid.row_starts[i + 1] if i + 1 < len(grid.row_starts) else grid.height
+        carry_rows = grid.row_starts[i] + grid.window_height - row_end
+        self._next_carry = np.zeros((self.channels + 1, max(carry_rows, 0), grid.width), np.float32)
+
+    def _extend(self, col_stop: int) -> None:
+        """Initialise working-block columns up to ``col_stop`` from the carried overlap rows."""
+        if col_stop <= self._ws_end:
+            return
+        a, b = self._ws_end - self._ws_col, col_stop - self._ws_col
+        if b > self._ws.shape[2]:
+            raise AssertionError("working block too small")  # cannot happen with a valid grid
+        rows = self._carry.shape[1]
+        if rows:
+            self._ws[:, :rows, a:b] = self._carry[:, :, self._ws_end : col_stop]
+        self._ws_end = col_stop
+
+    def finished(self) -> bool:
+        """Whether all windows of the grid were added."""
+        return self._expected == (len(self.grid.row_starts), 0)
+
+
+def argmax(scores: np.ndarray) -> np.ndarray:
+    """Per-pixel argmax over the first axis of ``K x h x w`` scores, as uint8 (first max wins).
+
+    Faster than ``np.argmax(axis=0)`` for few classes (contiguous passes instead of strided ones).
+    """
+    best = scores[0].copy()
+    index = np.zeros(best.shape, dtype=np.uint8)
+    for k in range(1, scores.shape[0]):
+        better = scores[k] > best
+        index[better] = k
+        np.maximum(best, scores[k], out=best)
+    return index
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the first axis of ``K x h x w`` float32 scores."""
+    e = np.exp(scores - scores.max(axis=0, keepdims=True))
+    e /= e.sum(axis=0, keepdims=True)
+    return e

@@ -1,0 +1,123 @@
+"""The torch-free inference core: lazy windows, gaps in the stitcher, outputs, the ONNX CLI path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s5geo.metadata import ModelMetadata
+from s5geo.runtime.arrays import predict_array
+from s5geo.runtime.outputs import encode, output_specs
+from s5geo.runtime.tiling import StreamingStitcher, WindowGrid, iter_windows
+
+REPO = Path(__file__).resolve().parents[2]
+ONNX_MODEL = REPO / "qgis_plugin" / "tests" / "data" / "tiny_model.onnx"
+
+
+def _metadata(window: int = 16, overlap: float = 0.25) -> ModelMetadata:
+    return ModelMetadata(
+        classes=["a", "b", "c"], colors=[(1, 2, 3), (4, 5, 6), (7, 8, 9)], bands=[1], mean=[0.0],
+        std=[1.0], window_size=window, overlap=overlap,
+    )
+
+
+def test_windows_are_generated_lazily() -> None:
+    # 2,000,000 x 2,000,000 pixels in 512 px windows: ~2.4e7 windows, never listed.
+    grid = WindowGrid(2_000_000, 2_000_000, 512, 0.25)
+    windows = iter_windows(grid)
+    first = [next(windows) for _ in range(3)]
+    assert [(w.i, w.j, w.row, w.col) for w in first] == [(0, 0, 0, 0), (0, 1, 0, 384), (0, 2, 0, 768)]
+    assert len(grid) > 2e7
+
+
+@pytest.mark.parametrize("blend", ["none", "linear", "cosine"])
+def test_skipped_windows_equal_fully_masked_ones(blend: str) -> None:
+    rng = np.random.default_rng(0)
+    height, width, k = 70, 90, 3
+    scores = rng.normal(size=(k, height, width)).astype(np.float32)
+    valid = np.ones((height, width), bool)
+    valid[:40, :50] = False  # whole windows without data
+    grid = WindowGrid(height, width, 16, 0.25)
+
+    def stitch(skip: bool) -> tuple[np.ndarray, np.ndarray]:
+        stitcher = StreamingStitcher(grid, k, blend)  # type: ignore[arg-type]
+        data = np.zeros((k, height, width), np.float32)
+        weight = np.zeros((height, width), np.float32)
+        has_data = (lambda w: valid[w.row : w.row + w.height, w.col : w.col + w.width].any()) if skip else None
+        blocks = []
+        for w in iter_windows(grid, has_data):
+            sl = (slice(w.row, w.row + w.height), slice(w.col, w.col + w.width))
+            blocks += stitcher.add(w, scores[(slice(None), *sl)], valid[sl])
+        blocks += stitcher.finish()
+        assert stitcher.finished()
+        for b in blocks:
+            data[:, b.row : b.row + b.data.shape[1], b.col : b.col + b.data.shape[2]] = b.data
+            weight[b.row : b.row + b.data.shape[1], b.col : b.col + b.data.shape[2]] = b.weight
+        return data, weight
+
+    skipped = sum(1 for _ in iter_windows(grid)) - sum(
+        1 for _ in iter_windows(grid, lambda w: valid[w.row : w.row + w.height, w.col : w.col + w.width].any())
+    )
+    assert skipped > 0
+    full, full_weight = stitch(skip=False)
+    sparse, sparse_weight = stitch(skip=True)
+    np.testing.assert_array_equal(sparse, full)
+    np.testing.assert_array_equal(sparse_weight, full_weight)
+    assert (full_weight[~valid] == 0).all()
+
+
+def test_predict_array_with_a_partial_mask_and_batches() -> None:
+    image = np.random.default_rng(1).integers(0, 3, size=(1, 50, 45)).astype(np.float32)
+    valid = np.ones((50, 45), bool)
+    valid[5:20, 3:30] = False
+
+    def one_hot(x: np.ndarray) -> np.ndarray:
+        classes = np.clip(np.rint(x[:, 0]), 0, 2).astype(int)
+        return np.eye(3, dtype=np.float32)[classes].transpose(0, 3, 1, 2) * 10
+
+    scores = predict_array(image, one_hot, _metadata(), valid=valid, batch_size=3)
+    np.testing.assert_array_equal(scores.argmax(0)[valid], image[0][valid])
+
+
+def test_outputs_encode_the_cli_contract() -> None:
+    meta = _metadata()
+    specs = output_specs(meta, ["classes", "confidence", "probabilities"], "uint8")
+    assert (specs["classes"].dtype, specs["classes"].nodata) == ("uint8", 255)
+    assert (specs["confidence"].dtype, specs["confidence"].nodata) == ("uint8", 0)
+    assert specs["classes"].band_tags["CLASS_1"] == "b"
+    assert json.loads(specs["classes"].tags["CLASS_NAMES"]) == ["a", "b", "c"]
+    assert specs["classes"].colormap[255] == (0, 0, 0, 0)
+    scores = np.zeros((3, 2, 2), np.float32)
+    scores[1] = 5.0
+    valid = np.array([[True, False], [True, True]])
+    out = encode(scores, valid, specs)
+    assert out["classes"][0].tolist() == [[1, 255], [1, 1]]
+    assert out["confidence"][0, 0, 1] == 0 and out["confidence"][0, 0, 0] > 200
+
+
+def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import rasterio
+    from rasterio.transform import from_origin
+
+    data = np.random.default_rng(2).integers(1, 250, size=(3, 40, 50)).astype(np.uint8)
+    raster = tmp_path / "in.tif"
+    with rasterio.open(raster, "w", driver="GTiff", width=50, height=40, count=3, dtype="uint8",
+                       crs="EPSG:32119", transform=from_origin(600_000, 250_000, 30, 30)) as dst:
+        dst.write(data)
+    script = (
+        "import sys\n"
+        "from s5geo.cli.main import main\n"
+        f"code = main(['segment', {str(raster)!r}, '--model', {str(ONNX_MODEL)!r}, "
+        f"'--output', {str(tmp_path / 'out.tif')!r}, '--no-progress', '--device', 'cpu'])\n"
+        "print('EXIT', code, 'TORCH', 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert "EXIT 0 TORCH False" in result.stdout, result.stdout + result.stderr
+    assert (tmp_path / "out.tif").is_file()
