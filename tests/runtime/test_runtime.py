@@ -44,11 +44,14 @@ def test_skipped_windows_equal_fully_masked_ones(blend: str) -> None:
     valid[:40, :50] = False  # whole windows without data
     grid = WindowGrid(height, width, 16, 0.25)
 
+    def has_data_at(w) -> bool:
+        return bool(valid[w.row : w.row + w.height, w.col : w.col + w.width].any())
+
     def stitch(skip: bool) -> tuple[np.ndarray, np.ndarray]:
         stitcher = StreamingStitcher(grid, k, blend)  # type: ignore[arg-type]
         data = np.zeros((k, height, width), np.float32)
         weight = np.zeros((height, width), np.float32)
-        has_data = (lambda w: valid[w.row : w.row + w.height, w.col : w.col + w.width].any()) if skip else None
+        has_data = has_data_at if skip else None
         blocks = []
         for w in iter_windows(grid, has_data):
             sl = (slice(w.row, w.row + w.height), slice(w.col, w.col + w.width))
@@ -60,9 +63,7 @@ def test_skipped_windows_equal_fully_masked_ones(blend: str) -> None:
             weight[b.row : b.row + b.data.shape[1], b.col : b.col + b.data.shape[2]] = b.weight
         return data, weight
 
-    skipped = sum(1 for _ in iter_windows(grid)) - sum(
-        1 for _ in iter_windows(grid, lambda w: valid[w.row : w.row + w.height, w.col : w.col + w.width].any())
-    )
+    skipped = sum(1 for _ in iter_windows(grid)) - sum(1 for _ in iter_windows(grid, has_data_at))
     assert skipped > 0
     full, full_weight = stitch(skip=False)
     sparse, sparse_weight = stitch(skip=True)
