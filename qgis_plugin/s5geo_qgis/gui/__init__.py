@@ -1,0 +1,1 @@
+"""Dialogs of the plugin (desktop only; the Processing algorithms have no GUI code)."""
