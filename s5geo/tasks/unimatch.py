@@ -26,8 +26,8 @@ class UniMatch(FixMatch):
 
     Args:
         fp_dropout: channel dropout probability of the feature perturbation.
-        **kwargs: the arguments of :class:`FixMatch` (except ``joint_forward``: the forwards are
-            UniMatch's own).
+        **kwargs: the arguments of :class:`FixMatch` (``joint_forward`` is accepted but has no
+            effect: UniMatch's forwards are its own).
     """
 
     def __init__(self, *, fp_dropout: float = 0.5, **kwargs: Any) -> None:
