@@ -10,6 +10,11 @@ Usage::
 
     python qgis_plugin/build.py            # vendor + zip into dist/
     python qgis_plugin/build.py --vendor   # only refresh s5geo_qgis/_vendor/
+    python qgis_plugin/build.py --check    # fail if s5geo_qgis/_vendor/ differs from s5geo
+
+What is vendored: ``s5geo/runtime/`` whole (the inference core) into ``_vendor/runtime/``, and the
+modules it imports (``metadata``, ``errors``, ``_version``). A zip whose vendored copy differs from
+the s5geo sources is refused.
 """
 
 from __future__ import annotations
@@ -27,13 +32,30 @@ PLUGIN_DIR = PLUGIN_ROOT / "s5geo_qgis"
 REPO_ROOT = PLUGIN_ROOT.parent
 VENDOR_DIR = PLUGIN_DIR / "_vendor"
 
-#: s5geo module -> file name in ``_vendor``. Only these may be imported by a vendored module.
-VENDORED: dict[str, str] = {
+#: Package copied whole into ``_vendor/runtime/`` (the inference core the plugin shares with s5geo).
+RUNTIME_PACKAGE = REPO_ROOT / "s5geo" / "runtime"
+
+#: Single s5geo modules the runtime needs -> file name in ``_vendor``.
+SHARED_MODULES: dict[str, str] = {
     "s5geo._version": "_version.py",
     "s5geo.errors": "errors.py",
     "s5geo.metadata": "metadata.py",
-    "s5geo.inference.tiling": "tiling.py",
 }
+
+
+def vendored_modules() -> dict[str, str]:
+    """Return s5geo module -> path in ``_vendor``: :data:`SHARED_MODULES` and all of ``s5geo.runtime``.
+
+    Only these may be imported by a vendored module.
+    """
+    modules = dict(SHARED_MODULES)
+    for path in sorted(RUNTIME_PACKAGE.glob("*.py")):
+        name = "s5geo.runtime" if path.stem == "__init__" else f"s5geo.runtime.{path.stem}"
+        modules[name] = f"runtime/{path.name}"
+    return modules
+
+
+VENDORED: dict[str, str] = vendored_modules()
 
 #: Packages a vendored module must not import (the plugin runtime is torch-free and GDAL-based).
 FORBIDDEN_IMPORTS = {"torch", "torchgeo", "lightning", "rasterio", "geopandas", "shapely"}
@@ -66,7 +88,22 @@ class BuildError(RuntimeError):
 
 
 def _module_path(module: str) -> Path:
+    target = VENDORED.get(module, "")
+    if target.endswith("__init__.py"):
+        return REPO_ROOT.joinpath(*module.split("."), "__init__.py")
     return REPO_ROOT.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def _relative(source: str, target: str) -> str:
+    """Relative module name of vendored file ``target`` seen from vendored file ``source``."""
+    here = source.split("/")[:-1]
+    parts = target[: -len(".py")].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    common = 0
+    while common < min(len(here), len(parts)) and here[common] == parts[common]:
+        common += 1
+    return "." * (1 + len(here) - common) + ".".join(parts[common:])
 
 
 def _rewrite_imports(source: str, module: str) -> str:
@@ -88,15 +125,32 @@ def _rewrite_imports(source: str, module: str) -> str:
                 raise BuildError(f"{module}: use 'from {name} import ...' so it can be vendored")
 
     def relative(match: re.Match[str]) -> str:
-        target = VENDORED[match.group(1)]
-        return f"from .{target[:-3]} import"
+        return f"{match.group(1)}from {_relative(VENDORED[module], VENDORED[match.group(2)])} import"
 
-    pattern = re.compile(r"^from\s+(s5geo(?:\.\w+)*)\s+import", flags=re.MULTILINE)
+    pattern = re.compile(r"^(\s*)from\s+(s5geo(?:\.\w+)*)\s+import", flags=re.MULTILINE)
     return pattern.sub(relative, source)
 
 
+VENDOR_HEADER = "# Copied from s5geo by qgis_plugin/build.py; edit the original, not this file.\n"
+
+
+def vendored_files() -> dict[str, str]:
+    """Return the content of every file of ``_vendor`` (path relative to it -> text).
+
+    Raises:
+        BuildError: a module is missing or imports something the plugin cannot carry.
+    """
+    files = {"__init__.py": '"""Torch-free s5geo modules copied here by qgis_plugin/build.py."""\n'}
+    for module, name in VENDORED.items():
+        path = _module_path(module)
+        if not path.is_file():
+            raise BuildError(f"cannot vendor {module}: {path} does not exist")
+        files[name] = VENDOR_HEADER + _rewrite_imports(path.read_text(encoding="utf-8"), module)
+    return files
+
+
 def vendor() -> list[Path]:
-    """Copy the shared torch-free s5geo modules into ``s5geo_qgis/_vendor/``.
+    """Copy the shared torch-free s5geo modules into ``s5geo_qgis/_vendor/``, removing stale files.
 
     Returns:
         The files written.
@@ -104,20 +158,48 @@ def vendor() -> list[Path]:
     Raises:
         BuildError: a module is missing or imports something the plugin cannot carry.
     """
-    VENDOR_DIR.mkdir(exist_ok=True)
+    files = vendored_files()
+    if VENDOR_DIR.exists():
+        for path in sorted(VENDOR_DIR.rglob("*.py"), reverse=True):
+            if path.relative_to(VENDOR_DIR).as_posix() not in files:
+                path.unlink()
     written = []
-    header = "# Copied from s5geo by qgis_plugin/build.py; edit the original, not this file.\n"
-    init = VENDOR_DIR / "__init__.py"
-    init.write_text('"""Torch-free s5geo modules copied here by qgis_plugin/build.py."""\n')
-    written.append(init)
-    for module, name in VENDORED.items():
-        path = _module_path(module)
-        if not path.is_file():
-            raise BuildError(f"cannot vendor {module}: {path} does not exist")
+    for name, text in files.items():
         target = VENDOR_DIR / name
-        target.write_text(header + _rewrite_imports(path.read_text(encoding="utf-8"), module))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
         written.append(target)
     return written
+
+
+def vendor_differences(files: dict[str, bytes]) -> list[str]:
+    """Compare vendored files (path relative to ``_vendor`` -> bytes) with what s5geo holds now.
+
+    Returns:
+        One line per missing, extra or differing file (empty when the copy is exact).
+    """
+    expected = {name: text.encode("utf-8") for name, text in vendored_files().items()}
+    problems = [f"_vendor/{name} is missing" for name in sorted(set(expected) - set(files))]
+    problems += [f"_vendor/{name} is not an s5geo module" for name in sorted(set(files) - set(expected))]
+    problems += [
+        f"_vendor/{name} differs from s5geo (run build.py --vendor)"
+        for name in sorted(set(files) & set(expected))
+        if files[name] != expected[name]
+    ]
+    return problems
+
+
+def check_vendored() -> None:
+    """Raise :class:`BuildError` when ``s5geo_qgis/_vendor/`` differs from the s5geo sources."""
+    files = {
+        path.relative_to(VENDOR_DIR).as_posix(): path.read_bytes()
+        for path in (VENDOR_DIR.rglob("*.py") if VENDOR_DIR.exists() else [])
+        if "__pycache__" not in path.parts
+    }
+    problems = vendor_differences(files)
+    if problems:
+        raise BuildError("the vendored s5geo copy differs: " + "; ".join(problems))
 
 
 def plugin_version() -> str:
@@ -152,7 +234,14 @@ def build_zip(dist: Path) -> Path:
             if not source.is_file():
                 raise BuildError(f"cannot package {name}: {source} does not exist")
             archive.write(source, f"{PLUGIN_DIR.name}/{name}")
-    problems = repository_problems(partial)
+    with zipfile.ZipFile(partial) as archive:
+        prefix = f"{PLUGIN_DIR.name}/_vendor/"
+        shipped = {
+            name[len(prefix) :]: archive.read(name)
+            for name in archive.namelist()
+            if name.startswith(prefix) and name.endswith(".py")
+        }
+    problems = [f"the zip's {p}" for p in vendor_differences(shipped)] + repository_problems(partial)
     if problems:
         partial.unlink()
         raise BuildError("the zip breaks the QGIS plugin repository's rules: " + "; ".join(problems))
@@ -240,9 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, default=REPO_ROOT / "dist", help="output folder")
     parser.add_argument("--vendor", action="store_true", help="only refresh s5geo_qgis/_vendor/")
+    parser.add_argument(
+        "--check", action="store_true", help="fail when s5geo_qgis/_vendor/ differs from s5geo"
+    )
     args = parser.parse_args(argv)
     try:
-        if args.vendor:
+        if args.check:
+            check_vendored()
+        elif args.vendor:
             for path in vendor():
                 print(path)
         else:

@@ -101,7 +101,16 @@ class OnnxPredictor:
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise S5GeoError(f"{self.path}: onnxruntime cannot load the model ({first})") from error
         self.metadata = metadata or _metadata(self.session, self.path)
-        self.input_name = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise S5GeoError(f"{self.path}: expected one input, found {len(inputs)}")
+        self.input_name = inputs[0].name
+        channels = inputs[0].shape[1] if len(inputs[0].shape) == 4 else None
+        if isinstance(channels, int) and channels != self.metadata.in_channels:
+            raise S5GeoError(
+                f"{self.path}: the network takes {channels} bands but its metadata lists "
+                f"{self.metadata.in_channels}"
+            )
         self.provider = self.session.get_providers()[0]
         where = f"cuda:{index}" if self.provider == "CUDAExecutionProvider" else "cpu"
         self.device_name = f"{where} (onnxruntime {ort.__version__} {self.provider})"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from .shared import METADATA_KEY, ModelMetadata
+from .shared import METADATA_KEY, ModelMetadata, outputs
+
+OutputSpec = outputs.OutputSpec
 
 CREATION_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 
@@ -32,11 +34,22 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f".{final.stem}.partial-{uuid.uuid4().hex[:8]}{final.suffix}")
 
 
-def create_like(source: gdal.Dataset, path: Path, data_type: int, bands: int = 1) -> gdal.Dataset:
+def create_like(
+    source: gdal.Dataset,
+    path: Path,
+    data_type: int,
+    bands: int = 1,
+    options: list[str] | None = None,
+) -> gdal.Dataset:
     """Create a tiled, compressed GeoTIFF with the size, CRS and transform of ``source``."""
     driver = gdal.GetDriverByName("GTiff")
     dataset = driver.Create(
-        str(path), source.RasterXSize, source.RasterYSize, bands, data_type, CREATION_OPTIONS
+        str(path),
+        source.RasterXSize,
+        source.RasterYSize,
+        bands,
+        data_type,
+        CREATION_OPTIONS if options is None else options,
     )
     if dataset is None:
         raise RasterError(f"GDAL cannot create {path}: {gdal.GetLastErrorMsg()}")
@@ -45,16 +58,28 @@ def create_like(source: gdal.Dataset, path: Path, data_type: int, bands: int = 1
     return dataset
 
 
-def set_class_style(dataset: gdal.Dataset, metadata: ModelMetadata) -> None:
-    """Store the class colours (colour table) and model metadata (tag ``s5geo``) in a class map."""
-    band = dataset.GetRasterBand(1)
-    table = gdal.ColorTable()
-    for index, color in enumerate(metadata.colors):
-        table.SetColorEntry(index, (*color, 255))
-    band.SetColorTable(table)
-    band.SetColorInterpretation(gdal.GCI_PaletteIndex)
-    band.SetDescription("class")
-    dataset.SetMetadataItem(METADATA_KEY, metadata.to_json())
+def create_output(source: gdal.Dataset, path: Path, spec: OutputSpec) -> gdal.Dataset:
+    """Create an output raster of the s5geo core's kind ``spec`` (type, nodata, tags, colours)."""
+    data_type = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}[spec.dtype]
+    options = [*CREATION_OPTIONS, *([f"NBITS={spec.nbits}", "PREDICTOR=3"] if spec.nbits else [])]
+    dataset = create_like(source, path, data_type, spec.count, options)
+    for index, description in enumerate(spec.descriptions, start=1):
+        band = dataset.GetRasterBand(index)
+        band.SetDescription(description)
+        if spec.nodata is not None:
+            band.SetNoDataValue(spec.nodata)
+    first = dataset.GetRasterBand(1)
+    if spec.colormap:
+        table = gdal.ColorTable()
+        for value, rgba in sorted(spec.colormap.items()):
+            table.SetColorEntry(value, tuple(rgba))
+        first.SetColorTable(table)
+        first.SetColorInterpretation(gdal.GCI_PaletteIndex)
+    if spec.band_tags:
+        first.SetMetadata(dict(spec.band_tags))
+    if spec.tags:
+        dataset.SetMetadata(dict(spec.tags))
+    return dataset
 
 
 def class_info(dataset: gdal.Dataset) -> dict[int, tuple[str, tuple[int, int, int]]]:

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from . import deps
-from .shared import METADATA_KEY, ModelMetadata
+from .shared import ModelMetadata, S5GeoError, onnx
 
 #: Device choices of the Segment algorithm, in the order of its enum parameter.
 DEVICES = ("auto", "cpu", "cuda")
@@ -61,22 +61,8 @@ def onnx_providers(device: str, available: list[str]) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-def read_onnx_metadata(session: object, path: Path) -> ModelMetadata:
-    """Return the s5geo metadata stored in an ONNX Runtime session's model."""
-    props = session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
-    if METADATA_KEY not in props:
-        raise ModelError(
-            f"{path} has no s5geo metadata (metadata_props key {METADATA_KEY!r}); "
-            "export it with `s5geo export`"
-        )
-    try:
-        return ModelMetadata.from_json(props[METADATA_KEY])
-    except (ValueError, TypeError) as error:
-        raise ModelError(f"{path}: invalid s5geo metadata: {error}") from error
-
-
 class OnnxModel:
-    """An exported s5geo model run by ONNX Runtime.
+    """An exported s5geo model run by ONNX Runtime (the s5geo core's :class:`OnnxPredictor`).
 
     Args:
         path: the ``.onnx`` file.
@@ -89,38 +75,22 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads)
-        providers = onnx_providers(device, list(ort.get_available_providers()))
+        onnx_providers(device, list(ort.get_available_providers()))  # the plugin's install hint
         try:
-            self.session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=providers
-            )
-        except Exception as error:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {self.path} with onnxruntime: {error}") from error
-        self.metadata = read_onnx_metadata(self.session, self.path)
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ModelError(f"{self.path}: expected one input, found {len(inputs)}")
-        self.input_name = inputs[0].name
-        channels = inputs[0].shape[1] if len(inputs[0].shape) == 4 else None
-        if isinstance(channels, int) and channels != self.metadata.in_channels:
-            raise ModelError(
-                f"{self.path}: the network takes {channels} bands but its metadata lists "
-                f"{self.metadata.in_channels}"
-            )
-        self.provider = self.session.get_providers()[0]
+            self.predictor = onnx.OnnxPredictor(self.path, device=device, threads=threads)
+        except S5GeoError as error:
+            raise ModelError(str(error)) from error
+        self.metadata = self.predictor.metadata
+        self.returns_logits = True
+        self.provider = self.predictor.provider
         self.device = f"onnxruntime {ort.__version__} {self.provider}"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Return class logits for a normalised batch."""
-        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(batch)})
-        if logits.ndim != 4 or logits.shape[1] != self.metadata.num_classes:
-            raise ModelError(
-                f"{self.path}: output shape {logits.shape}, expected "
-                f"(batch, {self.metadata.num_classes}, height, width)"
-            )
-        return logits.astype(np.float32, copy=False)
+        try:
+            return self.predictor.predict(batch)
+        except S5GeoError as error:
+            raise ModelError(str(error)) from error
 
 
 class CheckpointModel:

@@ -1,14 +1,14 @@
-"""Sliding-window segmentation of a GDAL raster, block by block, with constant memory.
+"""Sliding-window segmentation of a GDAL raster with the s5geo inference core.
 
-Windows are read one at a time through GDAL, normalised with the model's metadata, batched,
-predicted, blended by the vendored :class:`StreamingStitcher` and written as soon as their rows are
-final. Outputs go to temporary names beside the destination and are renamed only when complete; on
-cancel or error they are deleted.
+The window pipeline, the blending and the output encodings are the vendored ``s5geo.runtime``
+(exactly what ``s5geo segment`` runs); this module brings only the GDAL reader and writer. Outputs
+go to temporary names beside the destination and are renamed only when complete; on cancel or
+error they are deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,15 +17,15 @@ from osgeo import gdal
 
 from . import gdal_io
 from .model import Model
-from .shared import Block, ModelMetadata, StreamingStitcher, Window, WindowGrid, argmax, softmax
+from .shared import ModelMetadata, S5GeoError, Window, WindowGrid, bands, outputs, pipeline
 
 #: Value of the class map where the input had nodata.
-CLASS_NODATA = 255
-CONFIDENCE_NODATA = -1.0
+CLASS_NODATA = outputs.CLASS_NODATA
+#: Value of the confidence raster (uint8, probability x 255) where the input had nodata.
+CONFIDENCE_NODATA = outputs.CONFIDENCE_NODATA
 
-
-class CanceledError(RuntimeError):
-    """The run was canceled; no output was left behind."""
+#: The run was canceled; no output was left behind.
+CanceledError = pipeline.CanceledError
 
 
 @dataclass
@@ -41,86 +41,65 @@ class SegmentResult:
 
 
 def resolve_bands(
-    metadata: ModelMetadata, band_count: int, bands: Sequence[int] | None, name: str
+    metadata: ModelMetadata, band_count: int, bands_: Sequence[int] | None, name: str
 ) -> list[int]:
     """Return the 1-based raster bands that feed the model inputs, in model order.
 
-    Args:
-        metadata: model metadata (its ``bands`` are the default mapping).
-        band_count: number of bands of the raster.
-        bands: user band mapping (model input ``i`` reads raster band ``bands[i]``), or None.
-        name: raster name for messages.
+    Raises:
+        ValueError: the mapping does not fit the model or the raster.
     """
-    chosen = [int(b) for b in bands] if bands else list(metadata.bands)
-    if len(chosen) != metadata.in_channels:
-        raise ValueError(
-            f"the model takes {metadata.in_channels} bands but the band mapping lists "
-            f"{len(chosen)} ({chosen})"
-        )
-    missing = [b for b in chosen if not 1 <= b <= band_count]
-    if missing:
-        raise ValueError(
-            f"{name} has {band_count} bands; the band mapping asks for band(s) {missing}. "
-            "Set the band mapping parameter to the raster bands that match the model's inputs"
-        )
-    return chosen
+    try:
+        return bands.select_bands(metadata, band_count, bands_, name)
+    except S5GeoError as error:
+        raise ValueError(str(error)) from error
 
 
 class _Reader:
-    """Reads and normalises windows of the selected bands."""
+    """Reads windows of the selected bands and their validity the way ``s5geo segment`` does.
 
-    def __init__(self, dataset: gdal.Dataset, bands: list[int], metadata: ModelMetadata) -> None:
+    Valid pixels are those GDAL's mask bands mark valid in every selected band (nodata values,
+    alpha bands, per-dataset masks) and, for floating-point bands, finite in every band.
+    """
+
+    def __init__(self, dataset: gdal.Dataset, selected: list[int]) -> None:
         self.dataset = dataset
-        self.bands = bands
-        self.mean = np.asarray(metadata.mean, np.float32)[:, None, None]
-        self.inv_std = 1.0 / np.asarray(metadata.std, np.float32)[:, None, None]
-        self.nodata = [dataset.GetRasterBand(b).GetNoDataValue() for b in bands]
+        self.bands = [dataset.GetRasterBand(b) for b in selected]
+        self.masked = any(not band.GetMaskFlags() & gdal.GMF_ALL_VALID for band in self.bands)
+        self.floating = any(
+            gdal.GetDataTypeName(band.DataType).startswith(("Float", "CFloat")) for band in self.bands
+        )
+        # Blocks GDAL reports empty read as nodata only where every band has a nodata value.
+        self.skippable = all(band.GetNoDataValue() is not None for band in self.bands)
 
-    def raw(self, col: int, row: int, width: int, height: int) -> np.ndarray:
-        data = self.dataset.ReadAsArray(col, row, width, height, band_list=self.bands)
-        if data is None:
-            raise gdal_io.RasterError(f"GDAL read failed: {gdal.GetLastErrorMsg()}")
-        return np.asarray(data, dtype=np.float32).reshape(len(self.bands), height, width)
+    def read(self, window: Window, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` with the raw values of ``window``; return its valid-pixel mask."""
+        col, row, width, height = window.col, window.row, window.width, window.height
+        valid = np.ones((height, width), dtype=bool)
+        for index, band in enumerate(self.bands):
+            data = band.ReadAsArray(col, row, width, height, buf_type=gdal.GDT_Float32)
+            if data is None:
+                raise gdal_io.RasterError(
+                    f"cannot read pixels at row {row}, column {col}: {gdal.GetLastErrorMsg()}"
+                )
+            out[index] = data
+            if self.masked:
+                valid &= band.GetMaskBand().ReadAsArray(col, row, width, height) > 0
+        if self.floating:
+            valid &= np.all(np.isfinite(out), axis=0)
+        return valid
 
-    def invalid(self, raw: np.ndarray) -> np.ndarray:
-        """Pixels where any selected band is nodata or NaN."""
-        bad = np.isnan(raw).any(axis=0)
-        for index, value in enumerate(self.nodata):
-            if value is not None:
-                bad |= raw[index] == np.float32(value)
-        return bad
-
-    def window(self, window: Window, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return the normalised window padded to ``size`` (reflection) and its valid mask."""
-        raw = self.raw(window.col, window.row, window.width, window.height)
-        invalid = self.invalid(raw)
-        data = (raw - self.mean) * self.inv_std
-        data[:, invalid] = 0.0
-        # A raster smaller than the window gives a clipped window; pad it so that networks with
-        # size constraints (patch size, strides) still get the window size they were built for.
-        pad_h, pad_w = max(size - window.height, 0), max(size - window.width, 0)
-        if pad_h or pad_w:
-            mode = "reflect" if min(window.height, window.width) > 1 else "edge"
-            data = np.pad(data, ((0, 0), (0, pad_h), (0, pad_w)), mode=mode)
-        return data, ~invalid
-
-
-def _batches(
-    grid: WindowGrid, reader: _Reader, batch_size: int
-) -> Iterator[tuple[list[Window], np.ndarray, list[np.ndarray]]]:
-    windows: list[Window] = []
-    arrays: list[np.ndarray] = []
-    masks: list[np.ndarray] = []
-    for window in grid:
-        data, valid = reader.window(window, grid.window)
-        windows.append(window)
-        arrays.append(data)
-        masks.append(valid)
-        if len(windows) == batch_size:
-            yield windows, np.stack(arrays), masks
-            windows, arrays, masks = [], [], []
-    if windows:
-        yield windows, np.stack(arrays), masks
+    def has_data(self, window: Window) -> bool:
+        """False only where GDAL knows the window holds no data (sparse files, VRT gaps)."""
+        if not self.skippable:
+            return True
+        for band in self.bands:
+            flags, _ = band.GetDataCoverageStatus(window.col, window.row, window.width, window.height)
+            if (
+                not flags & gdal.GDAL_DATA_COVERAGE_STATUS_EMPTY
+                or flags & gdal.GDAL_DATA_COVERAGE_STATUS_DATA
+            ):
+                return True
+        return False
 
 
 def segment(
@@ -142,7 +121,8 @@ def segment(
         source: raster path (anything GDAL opens).
         model: a loaded model (:func:`s5geo_qgis.runtime.model.load`).
         class_map: destination GeoTIFF of class ids (uint8, colour table, 255 = nodata).
-        confidence: optional destination GeoTIFF of the winning class probability (float32).
+        confidence: optional destination GeoTIFF of the winning class probability (uint8,
+            probability x 255 in 1-255, 0 = nodata), as ``s5geo segment --confidence`` writes.
         bands: band mapping (see :func:`resolve_bands`); defaults to the model's bands.
         window: window size in pixels (default: the model's).
         overlap: overlap fraction between windows (default: the model's).
@@ -158,80 +138,79 @@ def segment(
         CanceledError: ``is_canceled`` returned True (partial outputs were deleted).
     """
     metadata = model.metadata
-    if metadata.num_classes >= CLASS_NODATA:
-        raise ValueError(
-            f"the model has {metadata.num_classes} classes; at most 254 fit a byte map"
-        )
     dataset = gdal_io.open_raster(source)
     selected = resolve_bands(metadata, dataset.RasterCount, bands, str(source))
-    reader = _Reader(dataset, selected, metadata)
-    grid = WindowGrid(
-        dataset.RasterYSize,
-        dataset.RasterXSize,
-        int(window or metadata.window_size),
-        metadata.overlap if overlap is None else float(overlap),
-    )
-    stitcher = StreamingStitcher(grid, metadata.num_classes, blend)  # type: ignore[arg-type]
-
-    finals = [Path(class_map)] + ([Path(confidence)] if confidence else [])
-    partials = [gdal_io.partial_path(path) for path in finals]
-    outputs: list[gdal.Dataset] = []
+    reader = _Reader(dataset, selected)
     try:
-        classes_ds = gdal_io.create_like(dataset, partials[0], gdal.GDT_Byte)
-        outputs.append(classes_ds)
-        classes_ds.GetRasterBand(1).SetNoDataValue(CLASS_NODATA)
-        gdal_io.set_class_style(classes_ds, metadata)
-        if confidence:
-            confidence_ds = gdal_io.create_like(dataset, partials[1], gdal.GDT_Float32)
-            outputs.append(confidence_ds)
-            confidence_ds.GetRasterBand(1).SetNoDataValue(CONFIDENCE_NODATA)
-            confidence_ds.GetRasterBand(1).SetDescription("confidence")
+        grid = WindowGrid(
+            dataset.RasterYSize,
+            dataset.RasterXSize,
+            int(window or metadata.window_size),
+            metadata.overlap if overlap is None else float(overlap),
+        )
+        kinds = ["classes"] + (["confidence"] if confidence else [])
+        specs = outputs.output_specs(metadata, kinds)
+    except (S5GeoError, ValueError) as error:
+        raise ValueError(str(error)) from error
 
-        done = 0
-        for windows, batch, masks in _batches(grid, reader, max(1, int(batch_size))):
-            if is_canceled is not None and is_canceled():
-                raise CanceledError("segmentation canceled")
-            logits = model.predict(batch)[:, :, : grid.window_height, : grid.window_width]
-            for win, values, valid in zip(windows, logits, masks, strict=True):
-                for block in stitcher.add(win, values, valid):
-                    _write_block(block, outputs)
-            done += len(windows)
-            if progress is not None:
-                progress(100.0 * done / len(grid))
-        if is_canceled is not None and is_canceled():
-            raise CanceledError("segmentation canceled")
-        for output in outputs:
+    finals = {"classes": Path(class_map)}
+    if confidence:
+        finals["confidence"] = Path(confidence)
+    partials = {key: gdal_io.partial_path(path) for key, path in finals.items()}
+    datasets: dict[str, gdal.Dataset] = {}
+    try:
+        for key, spec in specs.items():
+            datasets[key] = gdal_io.create_output(dataset, partials[key], spec)
+        writers = {
+            key: outputs.RowWriter(_band_writer(ds), grid.height, ds.GetRasterBand(1).GetBlockSize()[1])
+            for key, ds in datasets.items()
+        }
+
+        def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
+            for key, data in arrays.items():
+                writers[key].push(data)
+
+        try:
+            pipeline.segment_windows(
+                grid,
+                reader.read,
+                model,  # type: ignore[arg-type]
+                specs,
+                write_rows,
+                batch_size=max(1, int(batch_size)),
+                blend=blend,  # type: ignore[arg-type]
+                has_data=reader.has_data,
+                progress=None if progress is None else lambda done, total: progress(100.0 * done / total),
+                is_canceled=is_canceled,
+            )
+        except S5GeoError as error:
+            raise ValueError(str(error)) from error
+        for output in datasets.values():
             if output.FlushCache() not in (None, 0):
                 raise gdal_io.RasterError(f"GDAL write failed: {gdal.GetLastErrorMsg()}")
-        outputs.clear()  # closes the datasets
-        classes_ds = confidence_ds = None
-        for partial, final in zip(partials, finals, strict=True):
-            gdal_io.finish(partial, final)
+        datasets.clear()  # closes the datasets
+        for key, final in finals.items():
+            gdal_io.finish(partials[key], final)
     except BaseException:
-        outputs.clear()
-        classes_ds = confidence_ds = None
-        for path in partials:
+        datasets.clear()
+        for path in partials.values():
             gdal_io.remove_quietly(path)
         raise
     finally:
         dataset = None
     return SegmentResult(
-        class_map=finals[0],
-        confidence=finals[1] if confidence else None,
+        class_map=finals["classes"],
+        confidence=finals.get("confidence"),
         device=model.device,
         windows=len(grid),
         metadata=metadata,
     )
 
 
-def _write_block(block: Block, outputs: list[gdal.Dataset]) -> None:
-    classes = argmax(block.data)
-    best = softmax(block.data).max(axis=0) if len(outputs) > 1 else None
-    invalid = block.weight <= 0  # nodata in every window that covers the pixel
-    if invalid.any():
-        classes[invalid] = CLASS_NODATA
-        if best is not None:
-            best[invalid] = CONFIDENCE_NODATA
-    outputs[0].GetRasterBand(1).WriteArray(classes, block.col, block.row)
-    if best is not None:
-        outputs[1].GetRasterBand(1).WriteArray(best, block.col, block.row)
+def _band_writer(dataset: gdal.Dataset) -> Callable[[int, np.ndarray], None]:
+    def write(row: int, data: np.ndarray) -> None:
+        for index in range(data.shape[0]):
+            if dataset.GetRasterBand(index + 1).WriteArray(data[index], 0, row) != 0:
+                raise gdal_io.RasterError(f"GDAL write failed: {gdal.GetLastErrorMsg()}")
+
+    return write

@@ -1,10 +1,15 @@
-"""The s5geo modules the plugin shares with the library, vendored by ``qgis_plugin/build.py``."""
+"""The s5geo code the plugin shares with the library, vendored by ``qgis_plugin/build.py``.
+
+``_vendor/runtime`` is ``s5geo/runtime`` (the inference core), copied whole.
+"""
 
 from __future__ import annotations
 
 try:
+    from .._vendor.errors import S5GeoError
     from .._vendor.metadata import METADATA_KEY, ModelMetadata
-    from .._vendor.tiling import (
+    from .._vendor.runtime import bands, onnx, outputs, pipeline
+    from .._vendor.runtime.tiling import (
         BLEND_MODES,
         Block,
         StreamingStitcher,
@@ -24,9 +29,14 @@ __all__ = [
     "METADATA_KEY",
     "Block",
     "ModelMetadata",
+    "S5GeoError",
     "StreamingStitcher",
     "Window",
     "WindowGrid",
     "argmax",
+    "bands",
+    "onnx",
+    "outputs",
+    "pipeline",
     "softmax",
 ]
