@@ -58,9 +58,9 @@ def main() -> None:
     x_l = torch.rand(b, 3, s, s, device=device)
     y_l = torch.randint(0, k, (b, s, s), device=device)
     x_u = torch.rand(b, 3, s, s, device=device)
-    pad = torch.zeros(b, s, s, dtype=torch.long, device=device)
-    pad[:, :, -s // 8 :] = 255
-    batch = {"labeled": {"image": x_l, "mask": y_l}, "unlabeled": {"image": x_u, "mask": pad}}
+    pad = torch.zeros(b, s, s, dtype=torch.bool, device=device)
+    pad[:, :, -s // 8 :] = True
+    batch = {"labeled": {"image": x_l, "mask": y_l}, "unlabeled": {"image": x_u, "padding": pad}}
 
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
 

@@ -21,6 +21,7 @@ from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import SegmentationFolder
 from s5geo.datasets.folder import DUBAI_AERIAL
 from s5geo.demo.steps import atomic_path, publish
+from s5geo.inference.loading import load_from_checkpoint
 from s5geo.tasks import FixMatch, SupervisedSegmentation, UniMatch
 
 #: Tiles whose images are never trained on (neither labeled nor unlabeled).
@@ -266,7 +267,7 @@ def evaluate(
     task_class: type[LightningModule], checkpoint: Path, datamodule: SemiSupervisedDataModule
 ) -> dict[str, float]:
     """mIoU, mF1, OA and per-class IoU on the held-out images (whole images)."""
-    task = task_class.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
+    task = load_from_checkpoint(task_class, checkpoint, map_location="cpu", init_from=None)
     trainer = Trainer(
         accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
     )
@@ -279,6 +280,6 @@ def evaluate(
 @torch.no_grad()
 def predict_images(checkpoint: Path, images: Sequence[torch.Tensor]) -> list[np.ndarray]:
     """Class maps of raw ``C x H x W`` images (scaled to [0, 1] as in training), one model load."""
-    task = SupervisedSegmentation.load_from_checkpoint(checkpoint, map_location="cpu", init_from=None)
+    task = load_from_checkpoint(SupervisedSegmentation, checkpoint, map_location="cpu", init_from=None)
     task.eval()
     return [task(image[None] / 255.0).argmax(1)[0].numpy().astype(np.uint8) for image in images]
