@@ -53,6 +53,11 @@ class ModelMetadata:
         window_size: side of the square window the model was trained/evaluated with, in pixels.
         overlap: recommended overlap between windows as a fraction of the window (0 <= overlap < 1).
         gsd: ground sampling distance the model was trained at, in metres (None if unknown).
+        dtype: data type of the imagery the model was trained on (``uint8``, ``uint16``,
+            ``float32``...; None if unknown).
+        scale: raw value that meant full brightness / reflectance 1 in the training imagery (the
+            datamodule's ``scale``: 255 for 8-bit, 10000 for Sentinel-2 L2A...), one value or one per
+            band; None if unknown (models from before it was recorded: 255).
         ignore_index: mask value that means "no label".
         model: name of the architecture in the s5geo model registry (informational).
         version: s5geo version that wrote the metadata.
@@ -66,6 +71,8 @@ class ModelMetadata:
     window_size: int = 512
     overlap: float = 0.25
     gsd: float | None = None
+    dtype: str | None = None
+    scale: float | list[float] | None = None
     ignore_index: int = 255
     model: str = ""
     version: str = __version__
@@ -84,6 +91,17 @@ class ModelMetadata:
             raise ValueError("metadata std values must be positive")
         if not 0.0 <= self.overlap < 1.0:
             raise ValueError(f"metadata overlap must be in [0, 1), got {self.overlap}")
+        if isinstance(self.scale, (list, tuple)):
+            self.scale = [float(v) for v in self.scale]
+            if len(self.scale) == 1:
+                self.scale = self.scale[0]
+            elif len(self.scale) != len(self.bands):
+                raise ValueError("metadata scale must be one value or one per band")
+        elif self.scale is not None:
+            self.scale = float(self.scale)
+        scales = self.scale if isinstance(self.scale, list) else [self.scale]
+        if any(v is not None and v <= 0 for v in scales):
+            raise ValueError("metadata scale must be positive")
 
     @property
     def num_classes(self) -> int:

@@ -38,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write the top-class probability (<output>_confidence.tif)",
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        nargs="+",
+        metavar="VALUE",
+        help="the raster's value for full brightness / reflectance 1, one or one per band "
+        "(e.g. 10000 for Sentinel-2 L2A, 65535 for full-range 16-bit): values are mapped to the "
+        "range the model was trained on",
+    )
     parser.add_argument("--cog", action="store_true", help="write Cloud Optimized GeoTIFFs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -71,6 +80,7 @@ def main(argv: list[str]) -> int:
             overwrite=args.overwrite,
             cog=args.cog,
             progress=not args.no_progress,
+            scale=args.scale,
         )
     finally:
         logger.removeHandler(handler)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
@@ -36,7 +37,7 @@ from s5geo.inference.files import (
     temp_name,
 )
 from s5geo.metadata import ModelMetadata
-from s5geo.runtime.bands import select_bands
+from s5geo.runtime.bands import data_warning, rescale, resolution_warning, select_bands
 from s5geo.runtime.outputs import OutputSpec, RowWriter, output_specs
 from s5geo.runtime.pipeline import segment_windows
 from s5geo.runtime.predictor import Predictor
@@ -75,6 +76,7 @@ def segment_raster(
     cog: bool = False,
     progress: bool = True,
     nodata: int = 255,
+    scale: float | list[float] | None = None,
 ) -> Path:
     """Segment ``input`` with ``model`` and write a georeferenced class map to ``output``.
 
@@ -99,6 +101,9 @@ def segment_raster(
         cog: write Cloud Optimized GeoTIFFs (with overviews).
         progress: show a progress bar.
         nodata: class-map value for pixels without data (must not be a class id).
+        scale: the raster's value for full brightness / reflectance 1 (e.g. 10000 for Sentinel-2
+            L2A), one value or one per band: raw values are mapped to the model's range first.
+            Without it, a 16-bit raster into a model trained on 8-bit imagery is warned about.
 
     Returns:
         The path of the class map.
@@ -154,10 +159,19 @@ def segment_raster(
                 if local:
                     _check_not_a_source(path, src)
             predictor = _make_predictor(model, metadata, device)
+            if scale is not None:
+                predictor.metadata = rescale(predictor.metadata, scale)
             logger.info("segmenting %s on %s", source, predictor.device_name)
             _warn_not_georeferenced(src, source)
             job = _Job(src, predictor, targets, bands, window_size, overlap, batch_size, blend)
             job.check(nodata)
+            dtypes = [src.dtypes[b - 1] for b in job.bands]
+            for warning in (
+                data_warning(job.meta, dtypes, source),
+                resolution_warning(job.meta, _pixel_metres(src), source),
+            ):
+                if warning:
+                    logger.warning("%s", warning)
             job.check_resources(probabilities)
             temps = {key: _temp_path(path) for key, path in targets.items()}
             made = list(temps.values())
@@ -218,6 +232,22 @@ def _check_not_a_source(output: Path, src: Any) -> None:
     """An output must not be one of the files a VRT input reads."""
     with contextlib.suppress(RasterioError):
         check_not_input(output, [f for f in src.files if Path(f).exists()])
+
+
+def _pixel_metres(src: Any) -> float | None:
+    """Pixel size in metres (geographic rasters: converted at the raster's centre latitude)."""
+    crs = src.crs
+    if crs is None:
+        return None
+    xres, yres = (abs(v) for v in src.res)
+    if crs.is_geographic:
+        lat = math.radians((src.bounds.top + src.bounds.bottom) / 2)
+        return math.sqrt(xres * 111_320.0 * math.cos(lat) * yres * 110_574.0)
+    try:
+        factor = crs.linear_units_factor[1]
+    except Exception:  # a CRS without linear units
+        return None
+    return math.sqrt(xres * yres) * factor
 
 
 def _warn_not_georeferenced(src: Any, source: str) -> None:

@@ -122,3 +122,53 @@ def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
                             check=False)
     assert "EXIT 0 TORCH False" in result.stdout, result.stdout + result.stderr
     assert (tmp_path / "out.tif").is_file()
+
+
+def _write(path: Path, data: np.ndarray) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
+                       count=data.shape[0], dtype=data.dtype, crs="EPSG:32119",
+                       transform=from_origin(600_000, 250_000, 30, 30)) as dst:
+        dst.write(data)
+    return path
+
+
+def test_uint16_into_an_8_bit_model_warns_once_and_scale_fixes_it(tmp_path: Path, capfd) -> None:
+    pytest.importorskip("onnxruntime")
+    import rasterio
+
+    from s5geo.cli.main import main
+
+    eight = np.random.default_rng(5).integers(1, 250, size=(3, 40, 50)).astype(np.uint8)
+    sixteen = eight.astype(np.uint16) * 40  # full brightness 255 * 40 = 10200
+    r8, r16 = _write(tmp_path / "r8.tif", eight), _write(tmp_path / "r16.tif", sixteen)
+    common = ["--model", str(ONNX_MODEL), "--no-progress", "--device", "cpu"]
+
+    assert main(["segment", str(r16), "--output", str(tmp_path / "plain.tif"), *common]) == 0
+    lines = [line for line in capfd.readouterr().err.splitlines() if "8-bit" in line]
+    assert len(lines) == 1 and "uint16" in lines[0] and "--scale" in lines[0]
+
+    assert main(["segment", str(r16), "--output", str(tmp_path / "scaled.tif"), "--scale", "10200",
+                 *common]) == 0
+    assert "8-bit" not in capfd.readouterr().err
+    assert main(["segment", str(r8), "--output", str(tmp_path / "eight.tif"), *common]) == 0
+    assert "8-bit" not in capfd.readouterr().err
+    with rasterio.open(tmp_path / "scaled.tif") as a, rasterio.open(tmp_path / "eight.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_metadata_records_dtype_and_scale() -> None:
+    from s5geo.runtime.bands import data_warning, rescale
+
+    meta = ModelMetadata(classes=["a"], colors=[(0, 0, 0)], bands=[1, 2], mean=[100.0, 100.0],
+                         std=[50.0, 50.0], dtype="uint16", scale=10000)
+    assert ModelMetadata.from_json(meta.to_json()).scale == 10000.0
+    assert data_warning(meta, ["uint16", "uint16"], "x") is None
+    eight = ModelMetadata(classes=["a"], colors=[(0, 0, 0)], bands=[1], mean=[100.0], std=[50.0],
+                          dtype="uint8", scale=255)
+    assert "uint16" in data_warning(eight, ["uint16"], "x")
+    scaled = rescale(eight, 10200)
+    assert scaled.mean == [4000.0] and scaled.std == [2000.0]
+    assert data_warning(scaled, ["uint16"], "x") is None
