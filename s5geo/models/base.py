@@ -91,7 +91,9 @@ class SegmentationModel(nn.Module):
         """Logits at ``size`` (H, W) from encoder features."""
         y = self.decoder(list(features))
         y = self.classifier(self.dropout(y))
-        return resize(y, (int(size[0]), int(size[1])), align_corners=self.align_corners)
+        # int() of a symbolic size would fix the traced size in an exported graph
+        height, width = (s if isinstance(s, torch.SymInt) else int(s) for s in size[:2])
+        return resize(y, (height, width), align_corners=self.align_corners)
 
     def forward(self, x: Tensor) -> Tensor:
         """``B x K x H x W`` logits for a normalised ``B x C x H x W`` batch."""

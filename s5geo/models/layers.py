@@ -49,8 +49,65 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+def _bins(length: int, bins: int) -> list[tuple[int, int]]:
+    """Adaptive pooling's bins ``[floor(i * n / s), ceil((i + 1) * n / s))`` along one axis.
+
+    ``length`` may be a symbolic size while exporting, so only floor divisions of non-negative
+    integers are used (exporters may turn them into truncating divisions).
+    """
+    return [((i * length) // bins, ((i + 1) * length + bins - 1) // bins) for i in range(bins)]
+
+
+def adaptive_avg_pool2d_explicit(x: Tensor, output_size: int | tuple[int, int]) -> Tensor:
+    """``F.adaptive_avg_pool2d`` written with slices and means that export for any input size.
+
+    Each bin is averaged over its rows, then over its columns; within a bin every element has the
+    same weight, so this equals the bin mean (up to float rounding, ~1e-7 relative). The bin edges
+    are computed from the input size at run time, so ONNX graphs stay valid for every window size
+    (the ATen operator exports with the traced size's indices baked in).
+
+    Args:
+        x: ``... x H x W`` tensor.
+        output_size: ``s`` or ``(s_h, s_w)``.
+    """
+    out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size
+    height, width = x.shape[-2], x.shape[-1]
+    rows = torch.cat([x[..., a:b, :].mean(-2, keepdim=True) for a, b in _bins(height, out_h)], dim=-2)
+    return torch.cat([rows[..., a:b].mean(-1, keepdim=True) for a, b in _bins(width, out_w)], dim=-1)
+
+
+def _exporting() -> bool:
+    """True while ``torch.export``/``torch.onnx.export`` (either exporter) traces the model."""
+    return torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+class AdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """``nn.AdaptiveAvgPool2d`` (integer output sizes) whose exported graph works at every size.
+
+    Eager and compiled runs call the ATen operator, so training and prediction numerics are those
+    of ``nn.AdaptiveAvgPool2d``; while exporting, :func:`adaptive_avg_pool2d_explicit` is traced
+    instead. The module has no parameters: swapping it in keeps state-dict keys.
+    """
+
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
+        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
+            raise ValueError(f"output_size must be a positive int or a pair of them, got {output_size!r}")
+        super().__init__(output_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Average-pool ``x`` to ``output_size``."""
+        if _exporting():
+            return adaptive_avg_pool2d_explicit(x, self.output_size)  # type: ignore[arg-type]
+        return super().forward(x)
+
+
 def resize(x: Tensor, size: tuple[int, int] | torch.Size, align_corners: bool = False) -> Tensor:
-    """Bilinear resize that skips the call when the size already matches."""
-    if tuple(x.shape[-2:]) == tuple(size):
+    """Bilinear resize that skips the call when the size already matches.
+
+    While exporting the call is always made: comparing sizes would fix the traced window size in
+    the graph (a same-size bilinear resize returns its input unchanged).
+    """
+    if not _exporting() and tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from s5geo.models.base import Encoder, SegmentationModel
-from s5geo.models.layers import ConvBNReLU, resize
+from s5geo.models.layers import AdaptiveAvgPool2d, ConvBNReLU, resize
 
 
 class UPerHead(nn.Module):
@@ -36,7 +36,7 @@ class UPerHead(nn.Module):
         self.channels = channels
         top = self.in_channels[-1]
         self.psp_modules = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(scale), ConvBNReLU(top, channels, 1)) for scale in pool_scales
+            nn.Sequential(AdaptiveAvgPool2d(scale), ConvBNReLU(top, channels, 1)) for scale in pool_scales
         )
         self.bottleneck = ConvBNReLU(top + len(pool_scales) * channels, channels, 3)
         self.lateral_convs = nn.ModuleList(ConvBNReLU(c, channels, 1) for c in self.in_channels[:-1])
