@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 
 from s5geo.models.base import Encoder
@@ -60,6 +60,24 @@ class ViTPyramidNeck(nn.Module):
         return [op(f) for op, f in zip(ops, features, strict=True)]
 
 
+class ViTBlock(Block):
+    """timm's pre-norm block with optional stochastic depth on the attention branch.
+
+    The S5 code's layer (mmcv ``FFN`` with a ``DropPath`` dropout layer, ``MultiheadAttention``
+    without one) drops only the FFN branch: ``drop_path_attn = False``. With True it is timm's
+    block, dropping both branches. ``drop_path1`` keeps timm's rate schedule either way, so the
+    modules and state-dict keys do not depend on the choice.
+    """
+
+    drop_path_attn: bool = True
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        """Attention and MLP residual branches."""
+        branch = self.ls1(self.attn(self.norm1(x), attn_mask=attn_mask, is_causal=is_causal))
+        x = x + (self.drop_path1(branch) if self.drop_path_attn else branch)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
 class ViTEncoder(Encoder):
     """timm ``VisionTransformer`` features from four blocks, through :class:`ViTPyramidNeck`.
 
@@ -77,6 +95,10 @@ class ViTEncoder(Encoder):
         mlp_ratio: MLP hidden width / embed_dim.
         drop_path_rate: stochastic depth rate (linearly increasing over blocks).
         neck_norm: ``"ln"`` or ``"bn"``, see :class:`ViTPyramidNeck`.
+        norm_eps: epsilon of the blocks' LayerNorms: 1e-5 as the S5 code (mmcv's ``LN``); MAE and
+            timm use 1e-6.
+        drop_path_attn: also apply stochastic depth to the attention branch (timm's block). The
+            S5 code's layer drops only the FFN branch (the default, False).
     """
 
     def __init__(
@@ -91,6 +113,8 @@ class ViTEncoder(Encoder):
         mlp_ratio: float = 4.0,
         drop_path_rate: float = 0.0,
         neck_norm: str = "ln",
+        norm_eps: float = 1e-5,
+        drop_path_attn: bool = False,
     ) -> None:
         super().__init__()
         if len(out_indices) != 4:
@@ -110,8 +134,11 @@ class ViTEncoder(Encoder):
             final_norm=False,
             dynamic_img_size=True,
             drop_path_rate=drop_path_rate,
-            norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            norm_layer=partial(nn.LayerNorm, eps=norm_eps),
+            block_fn=ViTBlock,
         )
+        for block in self.vit.blocks:
+            block.drop_path_attn = drop_path_attn
         # Blocks after the last used one would only cost time and confuse DDP.
         self.out_indices = self.vit.prune_intermediate_layers(
             list(out_indices), prune_norm=True, prune_head=True
@@ -169,6 +196,8 @@ def _upernet_vit(
     patch_size: int = 16,
     drop_path_rate: float = 0.1,
     neck_norm: str = "ln",
+    norm_eps: float = 1e-5,
+    drop_path_attn: bool = False,
     channels: int = 256,
     dropout: float = 0.1,
     grad_checkpointing: bool = False,
@@ -183,6 +212,8 @@ def _upernet_vit(
         in_channels=in_channels,
         drop_path_rate=drop_path_rate,
         neck_norm=neck_norm,
+        norm_eps=norm_eps,
+        drop_path_attn=drop_path_attn,
         **cfg,
     )
     model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
