@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--simplify",
         type=float,
         default=0.0,
-        metavar="TOL",
-        help="topology-preserving simplification tolerance in CRS units (default 0 = none)",
+        metavar="M",
+        help="topology-preserving simplification tolerance in metres, converted for geographic "
+        "CRSs (default 0 = none)",
     )
     parser.add_argument("--block-size", type=int, default=None, metavar="N", help="block side in pixels")
     parser.add_argument(

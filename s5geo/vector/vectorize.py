@@ -13,7 +13,7 @@ Options, in the order they are applied:
    CRS the pixel area at the raster centre). A region with no valid neighbour (e.g. surrounded by
    nodata) stays. See ``polygonize_blocks`` for what is exact when sieving block-wise.
 2. Polygonising; nodata pixels produce no polygons; holes are kept.
-3. ``simplify``: ``shapely.coverage_simplify`` on all polygons together, tolerance in CRS units, so
+3. ``simplify``: ``shapely.coverage_simplify`` on all polygons together, tolerance in metres, so
    neighbouring polygons keep sharing their edges (no gaps, no overlaps). The outer boundary of the
    coverage (raster edge, nodata edges) is left as is, so polygons still line up with the raster
    footprint.
@@ -82,7 +82,8 @@ def vectorize(
         crs: CRS of an array input (anything pyproj accepts).
         min_area: regions below this many square metres are merged or dropped (0 = keep all).
         min_area_mode: ``"merge"`` (sieve into the largest neighbour) or ``"drop"``.
-        simplify: topology-preserving simplification tolerance in CRS units (0 = none).
+        simplify: topology-preserving simplification tolerance in metres (0 = none); converted to
+            degrees for a geographic CRS (at the raster centre).
         block_size: block side in pixels (default: 1024, rounded to the raster's tiling).
         classes: class names by id; default from the raster's tags, else ``class_<id>``.
         nodata: class value meaning "no data" (default: the raster's nodata/mask).
@@ -118,9 +119,15 @@ def vectorize(
         size = block_size or _auto_block_size(source.block_shape)
         pcrs = to_pyproj(source.crs)
         sieve_pixels = 0
-        if min_area > 0 and min_area_mode == "merge":
+        tolerance = 0.0
+        if min_area > 0 or simplify > 0:
             pixel_area = _pixel_area_m2(source.transform, pcrs, source.height, source.width)
-            sieve_pixels = max(1, math.ceil(min_area / pixel_area - 1e-9))
+            if min_area > 0 and min_area_mode == "merge":
+                sieve_pixels = max(1, math.ceil(min_area / pixel_area - 1e-9))
+            if simplify > 0:
+                # Metres to CRS units (degrees on a geographic CRS, at the raster centre).
+                t = source.transform
+                tolerance = simplify / math.sqrt(pixel_area / abs(t.a * t.e - t.b * t.d))
 
         n_blocks = math.ceil(source.height / size) * math.ceil(source.width / size)
         bar = _progress_bar(n_blocks, progress)
@@ -141,7 +148,7 @@ def vectorize(
     order = np.argsort(values, kind="stable")
     geoms, values = geoms[order], values[order]
     if simplify > 0 and len(geoms):
-        geoms = shapely.coverage_simplify(geoms, simplify, simplify_boundary=False)
+        geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=False)
     areas = area_m2(geoms, pcrs)
     if min_area > 0 and min_area_mode == "drop":
         keep = areas >= min_area

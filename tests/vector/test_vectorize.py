@@ -339,3 +339,17 @@ def test_polygons_line_up_with_raster(tmp_path):
     )
     assert np.array_equal(burned, m)
     assert len(back) == len(gdf)
+
+
+def test_simplify_is_in_metres_on_a_geographic_crs():
+    # 0.0001 degree pixels (~11 m at 35 N): a 15 m tolerance smooths staircase edges; read as
+    # degrees it would have collapsed every polygon into a triangle.
+    m = blobby_map(60, 60, 3, seed=7, noise=0.0)
+    transform = from_origin(-78.8, 35.9, 0.0001, 0.0001)
+    plain = vectorize(m, transform=transform, crs=GEOGRAPHIC, block_size=32, progress=False)
+    simple = vectorize(m, transform=transform, crs=GEOGRAPHIC, simplify=15.0, block_size=32, progress=False)
+    assert len(simple) == len(plain)
+    assert simple.area_m2.sum() == pytest.approx(plain.area_m2.sum(), rel=1e-3)
+    assert shapely.is_valid(simple.geometry.values).all()
+    largest = simple.geometry.values[np.argmax(simple.area_m2.values)]
+    assert shapely.get_num_coordinates(largest) > 8  # not a triangle
