@@ -94,3 +94,29 @@ def test_simplify_reduces_vertices_and_keeps_polygons_valid(provider, tmp_path, 
     assert disc(simple).constGet().nCoordinates() < disc(plain).constGet().nCoordinates() / 2
     assert all(f.geometry().isGeosValid() for f in simple.getFeatures())
     assert disc(simple).area() == pytest.approx(disc(plain).area(), rel=0.05)
+
+
+def _geographic_class_map(path) -> np.ndarray:
+    """The class map of :func:`class_map` on EPSG:4326 with 0.0001 degree pixels (~9 x 11 m)."""
+    data = class_map(path, SPECKS)
+    dataset = gdal.Open(str(path), gdal.GA_Update)
+    dataset.SetGeoTransform((-78.8, 0.0001, 0.0, 35.9, 0.0, -0.0001))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(4326)
+    dataset.SetProjection(srs.ExportToWkt())
+    dataset = None
+    return data
+
+
+def test_min_area_is_square_metres_on_a_geographic_crs(provider, tmp_path, qgis_new_project) -> None:
+    raster = tmp_path / "classes_4326.tif"
+    _geographic_class_map(raster)
+    # MIN_AREA=1 m2 once overflowed GDAL's sieve (it was read as square degrees).
+    tiny = _run(raster, tmp_path / "tiny.gpkg", MIN_AREA=1)
+    assert 3 in {f["class_id"] for f in tiny.getFeatures()}  # 1 m2 keeps ~100 m2 specks
+    # 300 m2 (~3 pixels) removes the one-pixel specks but keeps the disc and the block.
+    sieved = _run(raster, tmp_path / "sieved.gpkg", MIN_AREA=300, SIMPLIFY=5)
+    assert {f["class_id"] for f in sieved.getFeatures()} == {0, 1, 2}
+    assert sum(f["area_m2"] for f in sieved.getFeatures()) == pytest.approx(
+        sum(f["area_m2"] for f in tiny.getFeatures()), rel=0.01
+    )

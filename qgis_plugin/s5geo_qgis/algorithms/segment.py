@@ -178,14 +178,14 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             ),
             QgsProcessingParameterNumber(
                 self.MIN_AREA,
-                self.tr("Polygons: minimum area (square map units)"),
+                self.tr("Polygons: minimum area (m²)"),
                 type=QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,
             ),
             QgsProcessingParameterNumber(
                 self.SIMPLIFY,
-                self.tr("Polygons: simplification tolerance (map units)"),
+                self.tr("Polygons: simplification tolerance (metres)"),
                 type=QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,

@@ -39,10 +39,10 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
             "raster) into polygons, one per patch of a class, with the class number, class name "
             "and area in square metres, styled with the map's class colours. An image (several "
             "bands, or decimal values) is refused: segment it first.\n\n"
-            "Minimum area: patches smaller than this many square map units are merged into their "
+            "Minimum area: patches smaller than this many square metres are merged into their "
             "largest neighbour first, so single stray pixels do not become polygons. No-data "
             "areas stay empty.\n\n"
-            "Simplification tolerance: how far, in map units, a simplified edge may move. Each "
+            "Simplification tolerance: how far, in metres, a simplified edge may move. Each "
             "polygon stays valid, but two neighbours may no longer share their edge exactly; the "
             "s5geo command-line tool simplifies without gaps."
         )
@@ -86,7 +86,7 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.MIN_AREA,
-                self.tr("Minimum area (square map units)"),
+                self.tr("Minimum area (m²)"),
                 type=QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,
@@ -95,7 +95,7 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
         self.addParameter(
             QgsProcessingParameterNumber(
                 self.SIMPLIFY,
-                self.tr("Simplification tolerance (map units)"),
+                self.tr("Simplification tolerance (metres)"),
                 type=QgsProcessingParameterNumber.Type.Double,
                 defaultValue=0.0,
                 minValue=0.0,

@@ -62,6 +62,30 @@ def _area_transform(srs: osr.SpatialReference | None, dataset: gdal.Dataset):
     return osr.CoordinateTransformation(source, local)
 
 
+#: Largest sieve threshold GDAL takes (a C int); larger areas remove every region anyway.
+_MAX_SIEVE = 2**31 - 1
+
+
+def _metres_per_unit(srs: osr.SpatialReference | None, dataset: gdal.Dataset) -> float:
+    """Metres per CRS unit (for a geographic CRS, per degree at the raster centre); 1 without CRS."""
+    if srs is None:
+        return 1.0
+    if not srs.IsGeographic():
+        return float(srs.GetLinearUnits() or 1.0)
+    transform = _area_transform(srs, dataset)
+    gt = dataset.GetGeoTransform()
+    x = gt[0] + gt[1] * dataset.RasterXSize / 2 + gt[2] * dataset.RasterYSize / 2
+    y = gt[3] + gt[4] * dataset.RasterXSize / 2 + gt[5] * dataset.RasterYSize / 2
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for dx, dy in ((0, 0), (gt[1], gt[4]), (gt[1] + gt[2], gt[4] + gt[5]), (gt[2], gt[5]), (0, 0)):
+        ring.AddPoint_2D(x + dx, y + dy)
+    pixel = ogr.Geometry(ogr.wkbPolygon)
+    pixel.AddGeometry(ring)
+    degrees = pixel.GetArea()
+    pixel.Transform(transform)
+    return math.sqrt(pixel.GetArea() / degrees) if degrees > 0 else 1.0
+
+
 def _progress(
     start: float, span: float, progress: Callable[[float], None] | None, is_canceled
 ) -> Callable[..., int]:
@@ -86,8 +110,10 @@ def vectorize(
     Args:
         class_map: single-band class raster (e.g. the Segment algorithm's output).
         output: vector file; the format follows the extension (see :data:`DRIVERS`).
-        min_area: regions smaller than this (in square map units) merge into a neighbour first.
-        simplify: simplification tolerance in map units (0 = none).
+        min_area: regions smaller than this many square metres merge into a neighbour first
+            (converted at the raster centre on a geographic CRS).
+        simplify: simplification tolerance in metres (0 = none; converted to degrees on a
+            geographic CRS).
         progress: called with a percentage.
         is_canceled: polled during the run; True stops it and removes partial outputs.
 
@@ -107,10 +133,12 @@ def vectorize(
     pixel_area = abs(gt[1] * gt[5] - gt[2] * gt[4])
     srs = dataset.GetSpatialRef()
 
+    metres = _metres_per_unit(srs, dataset)
     work: list[Path] = []
     source_band = band
     if min_area > 0 and pixel_area > 0:
-        pixels = math.ceil(min_area / pixel_area)
+        pixel_m2 = pixel_area * metres * metres
+        pixels = min(math.ceil(min_area / pixel_m2 - 1e-9), _MAX_SIEVE)
         sieved_path = gdal_io.partial_path(output.with_suffix(".tif"))
         work.append(sieved_path)
         sieved = gdal_io.create_like(dataset, sieved_path, band.DataType)
@@ -151,7 +179,7 @@ def vectorize(
         if status != 0:
             raise gdal_io.RasterError(f"GDAL polygonize failed: {gdal.GetLastErrorMsg()}")
         count, present = _write(
-            raw, partial, driver_name, layer_name, srs, classes, simplify, dataset
+            raw, partial, driver_name, layer_name, srs, classes, simplify / metres, dataset
         )
         if is_canceled is not None and is_canceled():
             raise CanceledError("vectorize canceled")
