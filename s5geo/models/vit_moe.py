@@ -1,0 +1,185 @@
+"""ViT with mixture-of-experts FFNs and its UPerNet: the S5 authors' multi-dataset fine-tuned models.
+
+The authors fine-tuned one network on Vaihingen, Potsdam, OpenEarthMap and LoveDA at once. The
+encoder is their ViT with, in every block, an FFN whose output is split: the first
+``embed_dim - part_features`` channels come from a shared last layer, the last ``part_features``
+from one expert layer per dataset (all experts read the same hidden activations). Each dataset also
+has its own UPerNet decoder and classifier. An s5geo model is that network for **one** dataset: the
+encoder holds every expert and routes through the chosen dataset's, and the decoder and classifier
+are that dataset's (:func:`s5geo.models.load_pretrained` with ``dataset=`` picks them from the
+checkpoint and selects the expert).
+
+Released settings: 4 experts in the order ``vaihingen, potsdam, openearthmap, loveda``, 256 expert
+channels, 512-pixel position-embedding grid; classes: Vaihingen 5, Potsdam 5, OpenEarthMap 9,
+LoveDA 7.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from s5geo.models.registry import register_model
+from s5geo.models.upernet import UPerNet
+from s5geo.models.vit import VIT_CONFIGS, ViTEncoder
+
+#: Datasets of the released multi-dataset models, in expert order.
+S5_MDF_TASKS: tuple[str, ...] = ("vaihingen", "potsdam", "openearthmap", "loveda")
+#: Classes of each dataset's head in the released models.
+S5_MDF_NUM_CLASSES: dict[str, int] = {"vaihingen": 5, "potsdam": 5, "openearthmap": 9, "loveda": 7}
+
+
+class MoEMlp(nn.Module):
+    """FFN with a shared first layer and a last layer split into shared rows and per-task experts.
+
+    ``out = cat(fc2(h), experts[expert](h))`` with ``h = GELU(fc1(x))``.
+
+    Args:
+        dim: token width.
+        hidden: hidden width.
+        part_features: output channels produced by the experts (the last ones).
+        num_experts: number of experts.
+    """
+
+    def __init__(self, dim: int, hidden: int, part_features: int, num_experts: int) -> None:
+        super().__init__()
+        if not 0 < part_features < dim:
+            raise ValueError(f"part_features must be in (0, {dim}), got {part_features}")
+        if num_experts < 1:
+            raise ValueError(f"num_experts must be >= 1, got {num_experts}")
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim - part_features)
+        self.experts = nn.ModuleList(nn.Linear(hidden, part_features) for _ in range(num_experts))
+        self.expert = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Shared channels followed by the selected expert's channels."""
+        hidden = self.act(self.fc1(x))
+        return torch.cat([self.fc2(hidden), self.experts[self.expert](hidden)], dim=-1)
+
+
+class ViTMoEEncoder(ViTEncoder):
+    """:class:`ViTEncoder` whose blocks use :class:`MoEMlp`, routed by a selected task.
+
+    Args:
+        num_experts: experts per FFN.
+        part_features: channels produced by the experts.
+        tasks: task (dataset) names in expert order.
+        dataset: task to route through (name or expert index).
+        **kwargs: :class:`ViTEncoder` arguments.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_experts: int = 4,
+        part_features: int = 256,
+        tasks: Sequence[str] = S5_MDF_TASKS,
+        dataset: str | int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if len(tasks) != num_experts:
+            raise ValueError(f"{num_experts} experts need {num_experts} task names, got {list(tasks)}")
+        self.tasks = [t.lower() for t in tasks]
+        for block in self.vit.blocks:
+            dim, hidden = block.mlp.fc1.in_features, block.mlp.fc1.out_features
+            block.mlp = MoEMlp(dim, hidden, part_features, num_experts)
+        self.dataset = self.tasks[0]
+        self.select_dataset(dataset)
+
+    def select_dataset(self, dataset: str | int) -> None:
+        """Route every FFN through the expert of ``dataset`` (a task name or an expert index).
+
+        Raises:
+            ValueError: if ``dataset`` names no task.
+        """
+        if isinstance(dataset, str):
+            if dataset.lower() not in self.tasks:
+                raise ValueError(
+                    f"unknown dataset {dataset!r}; this model's experts: {', '.join(self.tasks)}"
+                )
+            index = self.tasks.index(dataset.lower())
+        else:
+            index = int(dataset)
+            if not 0 <= index < len(self.tasks):
+                raise ValueError(f"expert index {index} out of range 0..{len(self.tasks) - 1}")
+        for block in self.vit.blocks:
+            block.mlp.expert = index
+        self.dataset = self.tasks[index]
+
+
+class MoEUPerNet(UPerNet):
+    """UPerNet on a :class:`ViTMoEEncoder`: one dataset's expert, decoder and classifier."""
+
+    encoder: ViTMoEEncoder
+
+    @property
+    def dataset(self) -> str:
+        """The dataset whose experts the encoder uses."""
+        return self.encoder.dataset
+
+    def select_dataset(self, dataset: str | int) -> None:
+        """Route the encoder through ``dataset``'s experts (see :meth:`ViTMoEEncoder.select_dataset`)."""
+        self.encoder.select_dataset(dataset)
+
+
+def _upernet_vit_moe(
+    size: str,
+    num_classes: int,
+    in_channels: int,
+    dataset: str | int = "vaihingen",
+    num_experts: int = 4,
+    part_features: int = 256,
+    tasks: Sequence[str] = S5_MDF_TASKS,
+    img_size: int | tuple[int, int] = 512,
+    patch_size: int = 16,
+    drop_path_rate: float = 0.1,
+    norm_eps: float = 1e-5,
+    drop_path_attn: bool = False,
+    channels: int = 256,
+    dropout: float = 0.1,
+    grad_checkpointing: bool = False,
+) -> MoEUPerNet:
+    encoder = ViTMoEEncoder(
+        num_experts=num_experts,
+        part_features=part_features,
+        tasks=tasks,
+        dataset=dataset,
+        img_size=img_size,
+        patch_size=patch_size,
+        in_channels=in_channels,
+        drop_path_rate=drop_path_rate,
+        norm_eps=norm_eps,
+        drop_path_attn=drop_path_attn,
+        **VIT_CONFIGS[size],
+    )
+    model = MoEUPerNet(encoder, num_classes, channels=channels, dropout=dropout)
+    model.set_grad_checkpointing(grad_checkpointing)
+    return model
+
+
+@register_model("upernet_vit_b_moe")
+def upernet_vit_b_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
+    """UPerNet with the S5 ViT-B-MoE (4 experts of 256 channels; ``dataset`` picks the expert)."""
+    return _upernet_vit_moe("b", num_classes, in_channels, **kwargs)
+
+
+@register_model("upernet_vit_l_moe")
+def upernet_vit_l_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
+    """UPerNet with the S5 ViT-L-MoE (4 experts of 256 channels; ``dataset`` picks the expert)."""
+    return _upernet_vit_moe("l", num_classes, in_channels, **kwargs)
+
+
+@register_model("upernet_vit_tiny_moe")
+def upernet_vit_tiny_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
+    """Tiny ViT-MoE UPerNet (width 64, 4 blocks, experts of 16 channels) for tests and demos."""
+    kwargs.setdefault("img_size", 64)
+    kwargs.setdefault("channels", 64)
+    kwargs.setdefault("part_features", 16)
+    kwargs.setdefault("drop_path_rate", 0.0)
+    return _upernet_vit_moe("tiny", num_classes, in_channels, **kwargs)
