@@ -12,7 +12,8 @@ Layouts (after an outer ``model``/``state_dict`` entry and a ``module.`` prefix 
   ``mask_token``, ``cls_token`` and the final ``norm`` are dropped.
 * ``s5``: a whole UperNet from the S5 code (``encoder.*``, ``semsegdecoder.decode_head.*``,
   ``semseghead.1.*``; or the ``*_s4p.pth`` encoder alone) or from mmseg/MTP
-  (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped). The multi-dataset
+  (``backbone.*``, ``decode_head.*``, ``auxiliary_head.*`` dropped), RVSA backbones included
+  (``upernet_vit_b_rvsa``, ...: their extra attention tensors keep their names). The multi-dataset
   fine-tuned S5 checkpoints (``semsegdecoder_<dataset>.*``, ``semseghead_<dataset>.1.*``) load
   with ``dataset=``, the ViT-MoE ones (``layers.N.ffn.layers.1`` shared rows and
   ``layers.N.ffn.experts.E``) into ``upernet_vit_b_moe``/``upernet_vit_l_moe``, whose expert is set
@@ -57,6 +58,7 @@ VIT_RENAMES: list[tuple[str, str]] = [
     (r"^layers\.(\d+)\.attn\.attn\.in_proj_bias$", r"vit.blocks.\1.attn.qkv.bias"),
     (r"^layers\.(\d+)\.attn\.attn\.out_proj\.", r"vit.blocks.\1.attn.proj."),
     (r"^blocks\.(\d+)\.attn\.(qkv|proj)\.", r"vit.blocks.\1.attn.\2."),
+    (r"^blocks\.(\d+)\.attn\.", r"vit.blocks.\1.attn."),  # RVSA: sampling, relative positions
     (r"^layers\.(\d+)\.ffn\.layers\.0\.0\.", r"vit.blocks.\1.mlp.fc1."),
     (r"^layers\.(\d+)\.ffn\.layers\.1\.", r"vit.blocks.\1.mlp.fc2."),
     (r"^layers\.(\d+)\.ffn\.experts\.(\d+)\.", r"vit.blocks.\1.mlp.experts.\2."),  # S5 ViT-MoE
