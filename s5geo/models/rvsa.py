@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from s5geo.models.base import Encoder
+from s5geo.models.layers import _exporting
 from s5geo.models.registry import register_model
 from s5geo.models.upernet import UPerNet
 from s5geo.models.vit import VIT_CONFIGS, ViTPyramidNeck
@@ -35,7 +36,7 @@ from s5geo.models.vit import VIT_CONFIGS, ViTPyramidNeck
 def _rel_table(table: Tensor, length: int) -> Tensor:
     """A ``(2L' - 1) x d`` relative-position table resampled (linearly) to ``2 * length - 1`` rows."""
     rows = 2 * length - 1
-    if table.shape[0] == rows:
+    if not _exporting() and table.shape[0] == rows:  # comparing would fix the traced size
         return table
     return F.interpolate(table.t()[None], size=rows, mode="linear", align_corners=False)[0].t()
 
@@ -62,6 +63,19 @@ def _add_decomposed_rel_pos(
     bias_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, rel_w)
     attn = attn.view(b, heads, h, w, h, w) + bias_h[..., :, None] + bias_w[..., None, :]
     return attn.view(b, heads, h * w, h * w)
+
+
+def _linspace(steps: int, device: torch.device) -> Tensor:
+    """``torch.linspace(-1, 1, steps)``; while exporting, arithmetic on ``arange`` (within 1 ulp).
+
+    The exporter records ``linspace`` with the traced length as a constant.
+    """
+    if not _exporting():
+        return torch.linspace(-1, 1, steps, device=device)
+    index = torch.arange(steps, device=device, dtype=torch.float32)
+    last = index[-1:]  # steps - 1 as a tensor: symbolic floats do not export
+    step = 2.0 / last
+    return torch.where(2 * index < last, -1 + index * step, 1 - (last - index) * step)
 
 
 class GlobalAttention(nn.Module):
@@ -146,33 +160,27 @@ class RotatedWindowAttention(nn.Module):
         eh, ew = x.shape[-2:]
         nh, nw = eh // ws, ew // ws
         dev = x.device
-        ref_h, ref_w = torch.linspace(-1, 1, eh, device=dev), torch.linspace(-1, 1, ew, device=dev)
-        image_ref = torch.stack(
-            [ref_w[None, :].expand(eh, ew), ref_h[:, None].expand(eh, ew)]
-        )  # 2 x eh x ew: (x, y)
-        window_ref = F.avg_pool2d(image_ref[None], ws).reshape(1, 2, nh, 1, nw, 1)
+        ref_h, ref_w = _linspace(eh, dev), _linspace(ew, dev)
+        # broadcasting sums instead of expand(): exported graphs stay valid at every size
+        image_ref = torch.stack([ref_w[None, :] + 0 * ref_h[:, None], ref_h[:, None] + 0 * ref_w[None, :]])
+        window_ref = F.avg_pool2d(image_ref[None], ws)  # 1 x 2 x nh x nw: window centres (x, y)
         base_h = torch.arange(ws, device=dev) * 2 / (eh - 1)
         base_w = torch.arange(ws, device=dev) * 2 / (ew - 1)
-        base_h, base_w = base_h - base_h.mean(), base_w - base_w.mean()
-        local = torch.stack(
-            [
-                base_w[None, None, None, :].expand(nh, ws, nw, ws),
-                base_h[None, :, None, None].expand(nh, ws, nw, ws),
-            ]
-        )[None]  # 1 x 2 x nh x ws x nw x ws
-        offsets = self.sampling_offsets(x).reshape(b * heads, 2, nh, nw)
+        # layout (B * heads) x nh x ws x nw x ws; x varies along the last axis, y along the third
+        local_x = (base_w - base_w.mean()).view(1, 1, 1, 1, ws)
+        local_y = (base_h - base_h.mean()).view(1, 1, ws, 1, 1)
+        offsets = self.sampling_offsets(x).reshape(b * heads, 2, nh, 1, nw, 1)
+        scales = self.sampling_scales(x).reshape(b * heads, 2, nh, 1, nw, 1)
+        angles = self.sampling_angles(x).reshape(b * heads, nh, 1, nw, 1)
         # the reference divides the x offset by the window rows and the y offset by the columns
         rows, cols = torch.sym_max(h // ws, 1), torch.sym_max(w // ws, 1)  # 0 below one window
-        offsets = torch.stack([offsets[:, 0] / rows, offsets[:, 1] / cols], dim=1)
-        scales = self.sampling_scales(x).reshape(b * heads, 2, nh, nw)
-        angles = self.sampling_angles(x).reshape(b * heads, nh, nw)[:, :, None, :, None]
-        local = local * (scales[:, :, :, None, :, None] + 1)
+        local_x = local_x * (scales[:, 0] + 1)
+        local_y = local_y * (scales[:, 1] + 1)
         cos, sin = torch.cos(angles), torch.sin(angles)
-        rotated = torch.stack(
-            [local[:, 0] * cos - local[:, 1] * sin, local[:, 1] * cos + local[:, 0] * sin], dim=1
-        )
-        coords = window_ref + rotated + offsets[:, :, :, None, :, None]
-        return coords.permute(0, 2, 3, 4, 5, 1).reshape(b * heads, eh, ew, 2)
+        coords_x = window_ref[:, 0, :, None, :, None] + (local_x * cos - local_y * sin) + offsets[:, 0] / rows
+        coords_y = window_ref[:, 1, :, None, :, None] + (local_y * cos + local_x * sin) + offsets[:, 1] / cols
+        coords = torch.stack([coords_x, coords_y], dim=-1)
+        return coords.reshape(b * heads, eh, ew, 2)
 
     def forward(self, x: Tensor, h: int, w: int) -> Tensor:
         """Attend within sampled windows of the ``h x w`` token map ``x`` (``B x hw x C``)."""

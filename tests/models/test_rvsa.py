@@ -184,3 +184,44 @@ def test_s5_layout_rvsa_checkpoint_loads() -> None:
     report = load_pretrained(model, {"model": state}, strict=True)
     assert report.ok and len(report.loaded) == len(state)
     assert torch.equal(model.classifier.weight, mtp["decode_head.conv_seg.weight"])
+
+
+def test_rvsa_exports_to_onnx_for_every_window(tmp_path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from s5geo.inference.onnx_export import export_onnx
+    from s5geo.metadata import ModelMetadata
+
+    torch.manual_seed(3)
+    model = build_model("upernet_vit_tiny_rvsa", num_classes=3).eval()
+    for block in model.encoder.vit.blocks:  # non-trivial sampling: offsets, scales, rotations
+        if isinstance(block.attn, RotatedWindowAttention):
+            for module in (
+                block.attn.sampling_offsets,
+                block.attn.sampling_scales,
+                block.attn.sampling_angles,
+            ):
+                torch.nn.init.normal_(module[-1].weight, std=0.2)
+    torch.nn.init.normal_(model.classifier.weight, std=1.0)
+    metadata = ModelMetadata(
+        classes=["a", "b", "c"],
+        colors=[(0, 0, 0), (255, 0, 0), (0, 255, 0)],
+        bands=[1, 2, 3],
+        mean=[0.0] * 3,
+        std=[1.0] * 3,
+        window_size=112,
+        overlap=0.25,
+        gsd=1.0,
+        model="upernet_vit_tiny_rvsa",
+    )
+    path = export_onnx(model, metadata, tmp_path / "rvsa.onnx")  # verified at 112, 64x96, 96x112
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3, 224, 224), (2, 3, 160, 112)]:  # more windows than at the export size
+        x = rng.standard_normal(shape, dtype=np.float32)
+        (logits,) = session.run(None, {"image": x})
+        with torch.no_grad():
+            expected = model(torch.from_numpy(x)).numpy()
+        assert np.abs(logits - expected).max() / max(1.0, np.abs(expected).max()) < 1e-5
+        assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.999
