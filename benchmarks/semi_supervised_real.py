@@ -1,8 +1,11 @@
 """S5 vs supervised-only on real imagery: the Dubai aerial set split by tile.
 
 For each labeled fraction (labeled images per training tile), method and seed, trains with the same
-labeled images and the same number of optimiser steps, and scores mIoU on held-out tiles. S5 methods
-(FixMatch, UniMatch) pre-train on labeled + unlabeled images and then fine-tune on the labeled ones.
+labeled images from the same initial weights and scores mIoU on held-out tiles. Each method runs for its
+own length and learning rate (chosen on a validation tile, see ``--tune`` and ``--val-every``): S5
+methods (FixMatch, UniMatch) train on labeled + unlabeled images, optionally followed by fine-tuning on
+the labeled ones (``--finetune-steps``); the supervised baseline trains on the labeled ones only.
+The defaults are the demo's recipe (``s5geo.demo.dubai.DubaiConfig``).
 
 Runs are appended to ``<out>/runs.jsonl`` as they finish and skipped when the script is re-run, so a long
 sweep can be interrupted. ``--tune`` evaluates on a validation tile taken from the training tiles (the test
@@ -34,7 +37,6 @@ def run_one(
     method: str,
     held_out: list[str],
     exclude: list[str],
-    supervised_steps: int | None = None,
     val_every: int | None = None,
 ) -> dict[str, Any]:
     """Train one model and return its held-out metrics and training log.
@@ -47,11 +49,9 @@ def run_one(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         final = Path(tmp) / "final.ckpt"
-        task_class: type = SupervisedSegmentation
+        task_class = SupervisedSegmentation if method == "supervised" else dubai.s5_task_class(config, method)
         if method == "supervised":
-            log = dubai.train_supervised(
-                datamodule, config, final, progress=False, steps=supervised_steps, val_every=val_every
-            )
+            log = dubai.train_supervised(datamodule, config, final, progress=False, val_every=val_every)
         elif config.finetune_steps == 0:
             log = dubai.pretrain(
                 datamodule, config, final, method=method, progress=False, val_every=val_every
@@ -105,22 +105,34 @@ def summarise(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     """Run the sweep and print the results table."""
+    defaults = dubai.DubaiConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=sample_data_root() / "dubai_aerial")
     parser.add_argument("--labeled-per-tile", type=int, nargs="+", default=[1, 3])
-    parser.add_argument("--methods", nargs="+", default=["supervised", "fixmatch", "unimatch"])
+    parser.add_argument("--methods", nargs="+", default=["supervised", "fixmatch"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--pretrain-steps", type=int, default=dubai.DubaiConfig.pretrain_steps)
-    parser.add_argument("--finetune-steps", type=int, default=dubai.DubaiConfig.finetune_steps)
-    parser.add_argument("--tau", type=float, default=dubai.DubaiConfig.tau)
+    parser.add_argument("--model", default=defaults.model)
     parser.add_argument(
-        "--separate-forward",
-        action="store_true",
-        help="S5 methods forward labeled and strong images separately (own BN statistics)",
+        "--init-from", default=defaults.init_from, help='weights name or file ("none": random start)'
     )
-    parser.add_argument("--lr", type=float, default=dubai.DubaiConfig.lr)
-    parser.add_argument("--crop", type=int, default=dubai.DubaiConfig.crop_size)
-    parser.add_argument("--batch", type=int, default=dubai.DubaiConfig.batch_size)
+    parser.add_argument("--mean", type=float, nargs="+", default=None, help="default: the weights'")
+    parser.add_argument("--std", type=float, nargs="+", default=None, help="default: the weights'")
+    parser.add_argument("--pretrain-steps", type=int, default=defaults.pretrain_steps, help="FixMatch steps")
+    parser.add_argument(
+        "--finetune-steps", type=int, default=defaults.finetune_steps, help="0: evaluate the FixMatch model"
+    )
+    parser.add_argument("--supervised-steps", type=int, default=defaults.supervised_steps)
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="S5 learning rate")
+    parser.add_argument("--supervised-lr", type=float, default=defaults.supervised_lr)
+    parser.add_argument("--tau", type=float, default=defaults.tau)
+    parser.add_argument("--ema", type=float, default=None, help="EMA teacher decay (default: none)")
+    parser.add_argument(
+        "--joint-forward",
+        action="store_true",
+        help="one forward over labeled + strong images, as the reference (default: one per stream)",
+    )
+    parser.add_argument("--crop", type=int, default=defaults.crop_size)
+    parser.add_argument("--batch", type=int, default=defaults.batch_size)
     parser.add_argument("--test-tiles", nargs="+", default=list(dubai.HELD_OUT_TILES))
     parser.add_argument(
         "--tune",
@@ -128,14 +140,9 @@ def main() -> None:
         default=None,
         help="evaluate on this training tile instead of the test tiles (which are left out)",
     )
-    parser.add_argument("--supervised-steps", type=int, default=None, help="default: pre-train + fine-tune")
-    parser.add_argument("--init-from", default=None, help="weights name or file the networks start from")
-    parser.add_argument("--model", default=dubai.DubaiConfig.model)
-    parser.add_argument("--mean", type=float, nargs=3, default=None)
-    parser.add_argument("--std", type=float, nargs=3, default=None)
-    parser.add_argument("--ema", type=float, default=None, help="EMA teacher decay (default: none)")
-    parser.add_argument("--val-every", type=int, default=None, help="record a validation curve")
+    parser.add_argument("--val-every", type=int, default=None, help="record a validation curve (steps)")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--summary-only", action="store_true", help="print the table of the runs recorded")
     parser.add_argument("--out", type=Path, default=Path("runs/semi_supervised_real"))
     args = parser.parse_args()
     if args.threads:
@@ -148,20 +155,22 @@ def main() -> None:
     rows = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     dataset = dubai.dubai_dataset(args.data)
     base = dubai.DubaiConfig(
-        pretrain_steps=args.pretrain_steps,
-        finetune_steps=args.finetune_steps,
-        tau=args.tau,
-        joint_forward=not args.separate_forward,
-        lr=args.lr,
-        crop_size=args.crop,
-        batch_size=args.batch,
         model=args.model,
-        init_from=args.init_from,
+        init_from=None if args.init_from == "none" else args.init_from,
         mean=tuple(args.mean) if args.mean else None,
         std=tuple(args.std) if args.std else None,
+        pretrain_steps=args.pretrain_steps,
+        finetune_steps=args.finetune_steps,
+        supervised_steps=args.supervised_steps,
+        lr=args.lr,
+        supervised_lr=args.supervised_lr,
+        tau=args.tau,
         ema=args.ema,
+        joint_forward=args.joint_forward,
+        crop_size=args.crop,
+        batch_size=args.batch,
     )
-    for fraction in args.labeled_per_tile:
+    for fraction in [] if args.summary_only else args.labeled_per_tile:
         for seed in args.seeds:
             for method in args.methods:
                 config = replace(base, labeled_per_tile=fraction, seed=seed)
@@ -171,13 +180,10 @@ def main() -> None:
                     "method": method,
                     "held_out": held_out,
                     "config": config.to_dict(),
-                    "supervised_steps": args.supervised_steps if method == "supervised" else None,
                 }
                 if any(all(r.get(k) == v for k, v in key.items()) for r in rows):
                     continue
-                result = run_one(
-                    dataset, config, method, held_out, exclude, args.supervised_steps, args.val_every
-                )
+                result = run_one(dataset, config, method, held_out, exclude, val_every=args.val_every)
                 row = {**key, **result}
                 rows.append(row)
                 with log_path.open("a") as f:
@@ -190,22 +196,47 @@ def main() -> None:
                     + (" curve " + " ".join(f"{s}:{100 * v:.1f}" for s, v in curve) if curve else ""),
                     flush=True,
                 )
-    wanted = [
-        r
-        for r in rows
-        if r["held_out"] == held_out
-        and r["labeled_per_tile"] in args.labeled_per_tile
-        and r["seed"] in args.seeds
-        and r["method"] in args.methods
-        and {k: v for k, v in r["config"].items() if k not in ("labeled_per_tile", "seed")}
-        == {k: v for k, v in base.to_dict().items() if k not in ("labeled_per_tile", "seed")}
-    ]
-    print(
-        f"\nheld-out tiles: {', '.join(held_out)}; steps {base.pretrain_steps}+{base.finetune_steps}, "
-        f"tau {base.tau}, crop {base.crop_size}, batch {base.batch_size}+{base.batch_size}, "
-        f"model {base.model}\n"
-    )
-    print(summarise(wanted))
+    # The last run recorded for each (fraction, seed, method) on these tiles with this network.
+    latest: dict[tuple[int, int, str], dict[str, Any]] = {}
+    for r in rows:
+        if (
+            r["held_out"] == held_out
+            and r["labeled_per_tile"] in args.labeled_per_tile
+            and r["seed"] in args.seeds
+            and r["method"] in args.methods
+            and r["config"]["model"] == base.model
+        ):
+            latest[(r["labeled_per_tile"], r["seed"], r["method"])] = r
+    print(f"\nheld-out tiles: {', '.join(held_out)}; model {base.model} from {base.init_from or 'scratch'}")
+    for method in args.methods:
+        configs = {
+            json.dumps(_recipe(r, method), sort_keys=True) for k, r in latest.items() if k[2] == method
+        }
+        for recipe in sorted(configs):
+            print(f"  {method}: {recipe}")
+    print()
+    print(summarise(list(latest.values())))
+
+
+def _recipe(row: dict[str, Any], method: str) -> dict[str, Any]:
+    """The settings that define a method's runs (seed and fraction left out)."""
+    c = row["config"]
+    if method == "supervised":
+        keys = ["supervised_steps", "supervised_lr", "crop_size", "batch_size"]
+        if "supervised_lr" not in c:  # rows written before the supervised settings had their own fields
+            return {"steps": row.get("supervised_steps"), "lr": c["lr"], "crop": c["crop_size"]}
+    else:
+        keys = [
+            "pretrain_steps",
+            "finetune_steps",
+            "lr",
+            "tau",
+            "ema",
+            "joint_forward",
+            "crop_size",
+            "batch_size",
+        ]
+    return {k: c.get(k) for k in keys}
 
 
 if __name__ == "__main__":

@@ -60,6 +60,13 @@ def _pct(value: float | None) -> str:
 def write_report(output: Path, summary: dict[str, Any]) -> Path:
     """Write ``report.md`` linking the demo's outputs and giving its numbers."""
     dubai, landsat = summary["dubai"], summary["landsat"]
+    cfg = dubai["config"]
+    start = f"from `{cfg['init_from']}`" if cfg.get("init_from") else "from a random initialisation"
+    s5_name = (
+        "S5: FixMatch pre-training + fine-tuning"
+        if cfg.get("finetune_steps")
+        else "S5: FixMatch (labeled + unlabeled)"
+    )
     lines = [
         "# s5geo demo report",
         "",
@@ -70,12 +77,17 @@ def write_report(output: Path, summary: dict[str, Any]) -> Path:
         f"Split by tile: held-out tiles {', '.join(dubai['config']['held_out_tiles'])} "
         f"({dubai['split']['held_out']} images) are never trained on; "
         f"{dubai['split']['labeled']} labeled and {dubai['split']['unlabeled']} unlabeled training images. "
-        "Both models get the same labeled images and the same number of optimiser steps.",
+        f"Both models are `{cfg['model']}` {start} and get the same labeled images; each is trained for "
+        f"the length chosen on a validation tile: S5 {cfg['pretrain_steps']} FixMatch steps"
+        + (f" + {cfg['finetune_steps']} fine-tuning steps" if cfg.get("finetune_steps") else "")
+        + f" (lr {cfg['lr']:g}, tau {cfg['tau']:g}), supervised only {cfg.get('supervised_steps')} steps "
+        f"(lr {cfg.get('supervised_lr', cfg['lr']):g}). One seed: see benchmarks/RESULTS.md for three seeds "
+        "and two labeled fractions.",
         "",
         "| model | mIoU | mF1 | OA |",
         "|---|---|---|---|",
     ]
-    for key, name in (("supervised", "supervised only"), ("s5", "S5: FixMatch pre-training + fine-tuning")):
+    for key, name in (("supervised", "supervised only"), ("s5", s5_name)):
         m = dubai["metrics"][key]
         lines.append(f"| {name} | {_pct(m.get('mIoU'))} | {_pct(m.get('mF1'))} | {_pct(m.get('OA'))} |")
     lines += [

@@ -59,6 +59,9 @@ class FixMatch(SupervisedSegmentation):
             raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
         if ema is not None and not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {ema}")
+        # Lightning hands every saved hyper-parameter to a constructor with **kwargs, including the
+        # _class_path that on_save_checkpoint adds for LightningCLI.
+        kwargs.pop("_class_path", None)
         super().__init__(lr=lr, **kwargs)
 
     def configure_models(self) -> None:

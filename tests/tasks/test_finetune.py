@@ -57,6 +57,16 @@ def test_checkpoint_contract_and_metadata_in_raw_units(pretrained) -> None:
     assert meta.window_size == 32
 
 
+def test_method_checkpoint_loads_back_into_its_task(pretrained) -> None:
+    from s5geo.inference.loading import load_from_checkpoint
+
+    path, source = pretrained
+    task = load_from_checkpoint(FixMatch, path, map_location="cpu")
+    assert task.hparams.tau == 0.0 and task.hparams.lr == 1e-3
+    for key, value in source.model.state_dict().items():
+        assert torch.equal(task.model.state_dict()[key], value), key
+
+
 @pytest.mark.parametrize("num_classes", [6, 4])
 def test_init_from_transfers_encoder_decoder(pretrained, tmp_path, tiny_data, num_classes) -> None:
     path, source = pretrained
