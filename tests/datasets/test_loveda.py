@@ -1,28 +1,22 @@
 import shutil
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pytest
 import torch
+from _dataset_helpers import copy_release
 from matplotlib.figure import Figure
 from PIL import Image
 
 from s5geo.datasets.loveda import LoveDA
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "loveda"
-
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(DATA, tmp_path / "loveda", ignore=shutil.ignore_patterns("*.py"))
-    return tmp_path / "loveda"
+    return copy_release("loveda", tmp_path)
 
 
 def test_train_loads_both_scenes(root: Path) -> None:

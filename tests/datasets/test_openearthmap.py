@@ -1,33 +1,22 @@
 import shutil
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pytest
 import rasterio
 import torch
+from _dataset_helpers import copy_release, read
 from matplotlib.figure import Figure
 
 from s5geo.datasets.openearthmap import OpenEarthMap
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "openearthmap"
 
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(DATA, tmp_path / "oem", ignore=shutil.ignore_patterns("*.py"))
-    return tmp_path / "oem"
-
-
-def read(path: Path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read()
+    return copy_release("openearthmap", tmp_path, "oem")
 
 
 def names(ds: OpenEarthMap) -> list[str]:

@@ -1,28 +1,15 @@
-import shutil
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import numpy as np
 import pytest
 import rasterio
 import torch
+from _dataset_helpers import ISPRS_EXPECTED as EXPECTED
+from _dataset_helpers import copy_archives, read, reassemble
 from matplotlib.figure import Figure
 
 from s5geo.datasets.potsdam import Potsdam
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "potsdam"
-EXPECTED = {
-    (255, 255, 255): 0,
-    (0, 0, 255): 1,
-    (0, 255, 255): 2,
-    (0, 255, 0): 3,
-    (255, 255, 0): 4,
-    (255, 0, 0): 255,
-}
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*tile\\(s\\) missing:UserWarning"),
@@ -32,14 +19,7 @@ pytestmark = [
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    for archive in DATA.glob("*.zip"):
-        shutil.copy(archive, tmp_path)
-    return tmp_path
-
-
-def read(path: Path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read()
+    return copy_archives("potsdam", tmp_path)
 
 
 def test_loads_rgb_bands_by_default(root: Path) -> None:
@@ -81,14 +61,8 @@ def test_tiles_cover_each_tile_exactly(root: Path) -> None:
     tiled = Potsdam(root, split="train", bands=("R", "G", "B", "IR"), tile_size=32, stride=24)
     for file_index in range(len(whole)):
         full = whole[file_index]
-        image = torch.full_like(full["image"], -1)
-        mask = torch.full_like(full["mask"], -1)
-        for tile_index, tile in enumerate(tiled.tiles):
-            if tile.file_index == file_index:
-                sample = tiled[tile_index]
-                assert sample["image"].shape == (4, 32, 32)
-                image[:, tile.row : tile.row + 32, tile.col : tile.col + 32] = sample["image"]
-                mask[tile.row : tile.row + 32, tile.col : tile.col + 32] = sample["mask"]
+        image, mask, shapes = reassemble(tiled, file_index, full, 32)
+        assert {image_shape for image_shape, _ in shapes} == {(4, 32, 32)}
         assert torch.equal(image, full["image"]) and torch.equal(mask, full["mask"])
 
 

@@ -1,20 +1,15 @@
-import shutil
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import numpy as np
 import pytest
 import torch
+from _dataset_helpers import copy_release
 from matplotlib.figure import Figure
 from PIL import Image
 
 from s5geo.datasets.udd6 import UDD6
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "udd6"
 EXPECTED = {
     (0, 0, 0): 0,
     (102, 102, 156): 1,
@@ -29,8 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreference
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(DATA, tmp_path / "udd6", ignore=shutil.ignore_patterns("*.py"))
-    return tmp_path / "udd6"
+    return copy_release("udd6", tmp_path)
 
 
 def expected_indices(path: Path) -> np.ndarray:
@@ -105,9 +99,7 @@ def test_layout_errors(root: Path, tmp_path: Path) -> None:
 def test_tiling(root: Path) -> None:
     whole = UDD6(root, split="val")[0]
     tiled = UDD6(root, split="val", tile_size=24)
-    assert [(t.row, t.col) for t in tiled.tiles] == [
-        (row, col) for row in (0, 12) for col in (0, 24, 40)
-    ]
+    assert [(t.row, t.col) for t in tiled.tiles] == [(row, col) for row in (0, 12) for col in (0, 24, 40)]
     image = torch.zeros_like(whole["image"])
     for index, tile in enumerate(tiled.tiles):
         image[:, tile.row : tile.row + 24, tile.col : tile.col + 24] = tiled[index]["image"]

@@ -1,29 +1,16 @@
-import shutil
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import numpy as np
 import pytest
 import rasterio
 import torch
+from _dataset_helpers import ISPRS_EXPECTED as EXPECTED
+from _dataset_helpers import copy_archives, reassemble
+from _dataset_helpers import read as read_rgb
 from matplotlib.figure import Figure
 
 from s5geo.datasets.vaihingen import Vaihingen
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
-
-DATA = Path(__file__).resolve().parents[1] / "data" / "vaihingen"
-# ISPRS colour -> S5 index (clutter red -> 255).
-EXPECTED = {
-    (255, 255, 255): 0,
-    (0, 0, 255): 1,
-    (0, 255, 255): 2,
-    (0, 255, 0): 3,
-    (255, 255, 0): 4,
-    (255, 0, 0): 255,
-}
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*tile\\(s\\) missing:UserWarning"),
@@ -33,14 +20,7 @@ pytestmark = [
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    for archive in DATA.glob("*.zip"):
-        shutil.copy(archive, tmp_path)
-    return tmp_path
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read()
+    return copy_archives("vaihingen", tmp_path)
 
 
 def write_rgb(path: Path, rgb: np.ndarray) -> None:
@@ -94,17 +74,8 @@ def test_tiles_cover_each_tile_exactly(root: Path) -> None:
     assert len(tiled) == 3 * 3 + 2 * 2
     for file_index in range(len(whole)):
         full = whole[file_index]
-        image = torch.full_like(full["image"], -1)
-        mask = torch.full_like(full["mask"], -1)
-        for tile_index, tile in enumerate(tiled.tiles):
-            if tile.file_index != file_index:
-                continue
-            sample = tiled[tile_index]
-            assert sample["image"].shape == (3, 32, 32) and sample["mask"].shape == (32, 32)
-            rows = slice(tile.row, tile.row + 32)
-            cols = slice(tile.col, tile.col + 32)
-            image[:, rows, cols] = sample["image"]
-            mask[rows, cols] = sample["mask"]
+        image, mask, shapes = reassemble(tiled, file_index, full, 32)
+        assert shapes == {((3, 32, 32), (32, 32))}
         assert torch.equal(image, full["image"])  # every pixel covered, with the right values
         assert torch.equal(mask, full["mask"])
 
@@ -149,9 +120,7 @@ def test_size_mismatch(root: Path) -> None:
 
 
 def test_missing_dataset_shows_expected_layout(tmp_path: Path) -> None:
-    with pytest.raises(
-        DatasetLayoutError, match=r"Expected layout.*ISPRS_semantic_labeling_Vaihingen"
-    ):
+    with pytest.raises(DatasetLayoutError, match=r"Expected layout.*ISPRS_semantic_labeling_Vaihingen"):
         Vaihingen(tmp_path)
 
 

@@ -1,28 +1,22 @@
 import shutil
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pytest
 import torch
+from _dataset_helpers import copy_release, reassemble
 from matplotlib.figure import Figure
 from PIL import Image
 
 from s5geo.datasets.vdd import VDD
 from s5geo.errors import DatasetLayoutError, InvalidMaskError
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "vdd"
-
 pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(DATA, tmp_path / "vdd", ignore=shutil.ignore_patterns("*.py"))
-    return tmp_path / "vdd"
+    return copy_release("vdd", tmp_path)
 
 
 def test_splits_load(root: Path) -> None:
@@ -84,14 +78,8 @@ def test_tiles_cover_the_image_exactly(root: Path) -> None:
     tiled = VDD(root, split="train", tile_size=16, stride=12)
     for file_index in range(len(whole)):
         full = whole[file_index]
-        image = torch.full_like(full["image"], -1)
-        mask = torch.full_like(full["mask"], -1)
-        for index, tile in enumerate(tiled.tiles):
-            if tile.file_index == file_index:
-                sample = tiled[index]
-                assert sample["mask"].shape == (16, 16)
-                image[:, tile.row : tile.row + 16, tile.col : tile.col + 16] = sample["image"]
-                mask[tile.row : tile.row + 16, tile.col : tile.col + 16] = sample["mask"]
+        image, mask, shapes = reassemble(tiled, file_index, full, 16)
+        assert {mask_shape for _, mask_shape in shapes} == {(16, 16)}
         assert torch.equal(image, full["image"]) and torch.equal(mask, full["mask"])
     rows = sorted({t.row for t in tiled.tiles})
     assert rows == [0, 12, 24, 29]  # last window ends on the 45 px border

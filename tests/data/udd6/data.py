@@ -6,12 +6,16 @@ PNGs in the UDD6 colours (other, facade, road, vegetation, vehicle, roof). Seede
 files are written next to this script.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _fake_release import write_drone_release  # noqa: E402
+
 HEIGHT, WIDTH = 36, 64
 FILES = {"train": ["DJI_0001", "DJI_0002"], "val": ["DJI_0101"]}
 COLORS = np.array(
@@ -20,20 +24,16 @@ COLORS = np.array(
 )
 
 
+def draw_label(rng: np.random.Generator) -> Image.Image:
+    """An RGB-coded label in 4 px blocks, with other and roof at known places."""
+    classes = rng.integers(0, len(COLORS), size=(HEIGHT // 4, WIDTH // 4))
+    classes = classes.repeat(4, 0).repeat(4, 1)
+    classes[0, 0], classes[0, 1] = 0, 5
+    return Image.fromarray(COLORS[classes])
+
+
 def main() -> None:
-    rng = np.random.default_rng(4)
-    for split, names in FILES.items():
-        (HERE / split / "src").mkdir(parents=True, exist_ok=True)
-        (HERE / split / "gt").mkdir(parents=True, exist_ok=True)
-        for name in names:
-            coarse = rng.integers(0, 256, size=(HEIGHT // 4, WIDTH // 4, 3), dtype=np.uint8)
-            image = Image.fromarray(coarse.repeat(4, 0).repeat(4, 1))
-            # 4:4:4 chroma: GDAL and PIL then decode identical pixels (tests compare them).
-            image.save(HERE / split / "src" / f"{name}.JPG", quality=95, subsampling=0)
-            classes = rng.integers(0, len(COLORS), size=(HEIGHT // 4, WIDTH // 4))
-            classes = classes.repeat(4, 0).repeat(4, 1)
-            classes[0, 0], classes[0, 1] = 0, 5  # other and roof at known places
-            Image.fromarray(COLORS[classes]).save(HERE / split / "gt" / f"{name}.png")
+    write_drone_release(HERE, FILES, np.random.default_rng(4), (HEIGHT, WIDTH, 4), draw_label)
 
 
 if __name__ == "__main__":

@@ -6,30 +6,30 @@ class id 0..6 (other, wall, road, vegetation, vehicle, roof, water). Seeded and 
 are written next to this script.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _fake_release import write_drone_release  # noqa: E402
+
 HEIGHT, WIDTH = 45, 60  # 3:4 like the 3000 x 4000 originals, not a multiple of the test tile
 FILES = {"train": ["DJI_0010", "DJI_0011"], "val": ["DJI_0020"], "test": ["DJI_0030"]}
 
 
+def draw_label(rng: np.random.Generator) -> Image.Image:
+    """A class-index label in 5 px blocks, with other and water at known places."""
+    label = rng.integers(0, 7, size=(HEIGHT // 5, WIDTH // 5), dtype=np.uint8)
+    label = label.repeat(5, 0).repeat(5, 1)
+    label[0, 0], label[0, 1] = 0, 6
+    return Image.fromarray(label, mode="L")
+
+
 def main() -> None:
-    rng = np.random.default_rng(5)
-    for split, names in FILES.items():
-        (HERE / split / "src").mkdir(parents=True, exist_ok=True)
-        (HERE / split / "gt").mkdir(parents=True, exist_ok=True)
-        for name in names:
-            coarse = rng.integers(0, 256, size=(HEIGHT // 5, WIDTH // 5, 3), dtype=np.uint8)
-            image = Image.fromarray(coarse.repeat(5, 0).repeat(5, 1))
-            # 4:4:4 chroma: GDAL and PIL then decode identical pixels (tests compare them).
-            image.save(HERE / split / "src" / f"{name}.JPG", quality=95, subsampling=0)
-            label = rng.integers(0, 7, size=(HEIGHT // 5, WIDTH // 5), dtype=np.uint8)
-            label = label.repeat(5, 0).repeat(5, 1)
-            label[0, 0], label[0, 1] = 0, 6  # other and water at known places
-            Image.fromarray(label, mode="L").save(HERE / split / "gt" / f"{name}.png")
+    write_drone_release(HERE, FILES, np.random.default_rng(5), (HEIGHT, WIDTH, 5), draw_label)
 
 
 if __name__ == "__main__":

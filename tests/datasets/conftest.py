@@ -1,0 +1,5 @@
+"""Dataset tests draw figures off-screen."""
+
+import matplotlib
+
+matplotlib.use("Agg")
