@@ -1,8 +1,8 @@
 """The base of the benchmark datamodules (paper Table 12 defaults).
 
 A benchmark's datamodule is a few lines: its dataset class, the ``default_*_split`` class attributes
-and a default ``root`` (and ``tile_size`` where training reads fixed windows), as in
-:class:`~s5geo.datamodules.LoveDADataModule`.
+and ``default_root`` (and :class:`TiledBenchmarkDataModule` as the base where training reads fixed
+windows), as in :class:`~s5geo.datamodules.LoveDADataModule`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class BenchmarkDataModule(S5DataModule):
     evaluation reads ``eval_tile_size`` windows (None: whole images, batch 1).
 
     Args:
-        root: dataset folder.
+        root: dataset folder (None: the datamodule's ``default_root``).
         batch_size: training batch size.
         crop_size: training crop side after augmentation.
         num_workers: loader workers.
@@ -42,12 +42,14 @@ class BenchmarkDataModule(S5DataModule):
     default_train_split: ClassVar[str] = "train"
     default_val_split: ClassVar[str] = "val"
     default_test_split: ClassVar[str] = "test"
+    #: Dataset folder used when ``root`` is None.
+    default_root: ClassVar[str] = "data"
     #: Name of the dataset's window size argument.
     tile_size_arg: ClassVar[str] = "tile_size"
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | None = None,
         batch_size: int = 24,
         crop_size: int = 512,
         num_workers: int = 0,
@@ -59,6 +61,7 @@ class BenchmarkDataModule(S5DataModule):
         test_split: str | None = None,
         **kwargs: Any,
     ) -> None:
+        root = self.default_root if root is None else root
         super().__init__(
             type(self).dataset,
             batch_size=batch_size,
@@ -73,3 +76,17 @@ class BenchmarkDataModule(S5DataModule):
             **kwargs,
         )
         self.root = root
+
+
+class TiledBenchmarkDataModule(BenchmarkDataModule):
+    """A :class:`BenchmarkDataModule` that trains on 512 px windows of large tiles by default.
+
+    Args:
+        root: dataset folder (None: the datamodule's ``default_root``).
+        tile_size: training window side read from the images (None: whole images, cropped in the
+            loader).
+        **kwargs: :class:`BenchmarkDataModule` arguments.
+    """
+
+    def __init__(self, root: str | Path | None = None, *, tile_size: int | None = 512, **kwargs: Any) -> None:
+        super().__init__(root, tile_size=tile_size, **kwargs)

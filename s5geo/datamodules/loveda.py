@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from s5geo.datamodules._benchmark import BenchmarkDataModule
 from s5geo.datasets.loveda import LoveDA
 
@@ -18,14 +15,12 @@ class LoveDADataModule(BenchmarkDataModule):
     loader.
 
     Args:
-        root: dataset folder (see :class:`~s5geo.datasets.LoveDA`).
+        root: dataset folder (None: ``data/loveda``; see :class:`~s5geo.datasets.LoveDA`).
         **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = LoveDA
+    default_root = "data/loveda"
     gsd = 0.3
     default_train_split = "trainval"
     default_test_split = "val"
-
-    def __init__(self, root: str | Path = "data/loveda", **kwargs: Any) -> None:
-        super().__init__(root, **kwargs)

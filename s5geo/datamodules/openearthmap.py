@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from s5geo.datamodules._benchmark import BenchmarkDataModule
 from s5geo.datasets.openearthmap import OpenEarthMap
 
@@ -17,12 +14,10 @@ class OpenEarthMapDataModule(BenchmarkDataModule):
     images, cropped in the loader.
 
     Args:
-        root: dataset folder (see :class:`~s5geo.datasets.OpenEarthMap`).
+        root: dataset folder (None: ``data/openearthmap``; see :class:`~s5geo.datasets.OpenEarthMap`).
         **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = OpenEarthMap
+    default_root = "data/openearthmap"
     default_test_split = "val"
-
-    def __init__(self, root: str | Path = "data/openearthmap", **kwargs: Any) -> None:
-        super().__init__(root, **kwargs)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from s5geo.datamodules._benchmark import BenchmarkDataModule
+from s5geo.datamodules._benchmark import TiledBenchmarkDataModule
 from s5geo.datasets.potsdam import Potsdam
 
 
-class PotsdamDataModule(BenchmarkDataModule):
+class PotsdamDataModule(TiledBenchmarkDataModule):
     """ISPRS Potsdam fine-tuning datamodule.
 
     Trains on 512 px windows of the training tiles; validates and tests on whole test tiles (the
@@ -18,16 +15,12 @@ class PotsdamDataModule(BenchmarkDataModule):
     and a 5 cm gsd.
 
     Args:
-        root: dataset folder (see :class:`~s5geo.datasets.Potsdam`).
-        tile_size: training window side read from the images (None: whole images, cropped in the
-            loader).
+        root: dataset folder (None: ``data/potsdam``; see :class:`~s5geo.datasets.Potsdam`).
+        tile_size: training window side read from the images (default 512; None: whole images,
+            cropped in the loader).
         **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = Potsdam
+    default_root = "data/potsdam"
     gsd = 0.05
-
-    def __init__(
-        self, root: str | Path = "data/potsdam", *, tile_size: int | None = 512, **kwargs: Any
-    ) -> None:
-        super().__init__(root, tile_size=tile_size, **kwargs)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from s5geo.datamodules._benchmark import BenchmarkDataModule
 from s5geo.datasets.udd6 import UDD6
 
@@ -16,12 +13,10 @@ class UDD6DataModule(BenchmarkDataModule):
     images (``tile_size=None``); validation and test use the val split, the only other one released.
 
     Args:
-        root: dataset folder (see :class:`~s5geo.datasets.UDD6`).
+        root: dataset folder (None: ``data/udd6``; see :class:`~s5geo.datasets.UDD6`).
         **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = UDD6
+    default_root = "data/udd6"
     default_test_split = "val"
-
-    def __init__(self, root: str | Path = "data/udd6", **kwargs: Any) -> None:
-        super().__init__(root, **kwargs)

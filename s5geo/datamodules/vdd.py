@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from s5geo.datamodules._benchmark import BenchmarkDataModule
 from s5geo.datasets.vdd import VDD
 
@@ -17,13 +14,11 @@ class VDDDataModule(BenchmarkDataModule):
     validates and tests on test.
 
     Args:
-        root: dataset folder (see :class:`~s5geo.datasets.VDD`).
+        root: dataset folder (None: ``data/vdd``; see :class:`~s5geo.datasets.VDD`).
         **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
     """
 
     dataset = VDD
+    default_root = "data/vdd"
     default_train_split = "trainval"
     default_val_split = "test"
-
-    def __init__(self, root: str | Path = "data/vdd", **kwargs: Any) -> None:
-        super().__init__(root, **kwargs)

@@ -9,7 +9,7 @@ import numpy as np
 
 from s5geo.datasets._base import Transform, check_index_mask, layout_error, rgb_to_index
 from s5geo.datasets._tiling import TiledSegmentationDataset
-from s5geo.errors import InvalidMaskError, S5GeoError
+from s5geo.errors import InvalidMaskError
 
 
 class DroneSegmentationDataset(TiledSegmentationDataset):
@@ -28,23 +28,30 @@ class DroneSegmentationDataset(TiledSegmentationDataset):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | None = None,
         split: str = "train",
         transforms: Transform | None = None,
         tile_size: int | None = None,
         stride: int | None = None,
         unknown_colors: Literal["error", "ignore"] = "error",
     ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: the release folder (default :attr:`default_root`).
+            split: one of :attr:`splits`, or ``"trainval"``.
+            transforms: function applied to each sample dict.
+            tile_size: serve ``tile_size`` px windows instead of whole images.
+            stride: step of the window grid (default ``tile_size``).
+            unknown_colors: ``"error"`` (default) or ``"ignore"`` (map to 255) for unknown mask
+                colours.
+
+        Raises:
+            DatasetLayoutError: if a folder, an image or its mask is missing.
+        """
         super().__init__(transforms, tile_size, stride)
-        name = type(self).__name__
         allowed = (*self.splits, "trainval") if {"train", "val"} <= set(self.splits) else self.splits
-        if split not in allowed:
-            raise S5GeoError(f"{name}: split must be one of {allowed}, got {split!r}")
-        if unknown_colors not in ("error", "ignore"):
-            raise S5GeoError(f"unknown_colors must be 'error' or 'ignore', got {unknown_colors!r}")
-        self.root = Path(root)
-        self.split = split
-        self.unknown_colors = unknown_colors
+        self._open_release(root, split, allowed, unknown_colors)
         for part in ("train", "val") if split == "trainval" else (split,):
             self._add_split(part)
         self._build_tiles()

@@ -59,7 +59,7 @@ class ISPRSDataset(TiledSegmentationDataset):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | None = None,
         split: str = "train",
         transforms: Transform | None = None,
         tile_size: int | None = None,
@@ -67,14 +67,25 @@ class ISPRSDataset(TiledSegmentationDataset):
         unknown_colors: Literal["error", "ignore"] = "error",
         checksum: bool = False,
     ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: folder with the release archives or their extracted contents (default
+                :attr:`default_root`).
+            split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``: the benchmark has no
+                other).
+            transforms: function applied to each sample dict.
+            tile_size: serve ``tile_size`` px windows instead of whole tiles (512 in S5 training).
+            stride: step of the window grid (default ``tile_size``: no overlap).
+            unknown_colors: a label colour that is no class: ``"error"`` raises
+                ``InvalidMaskError``, ``"ignore"`` maps it to 255.
+            checksum: check the MD5 of the archives before extracting them.
+
+        Raises:
+            DatasetLayoutError: if the files are missing or incomplete.
+        """
         super().__init__(transforms, tile_size, stride)
-        if split not in self.splits:
-            raise S5GeoError(f"{type(self).__name__}: split must be one of {self.splits}, got {split!r}")
-        if unknown_colors not in ("error", "ignore"):
-            raise S5GeoError(f"unknown_colors must be 'error' or 'ignore', got {unknown_colors!r}")
-        self.root = Path(root)
-        self.split = split
-        self.unknown_colors = unknown_colors
+        root = self._open_release(root, split, self.splits, unknown_colors)
         torchgeo_split = "train" if split == "train" else "test"
         try:
             # Verifies the folder, extracts the release zips on first use, lists the complete pairs.

@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import rasterio
@@ -97,6 +98,9 @@ class TiledSegmentationDataset(SegmentationDataset):
     image bands.
     """
 
+    #: Folder read when no ``root`` is given.
+    default_root: ClassVar[str] = "data"
+
     def __init__(
         self,
         transforms: Transform | None = None,
@@ -115,6 +119,27 @@ class TiledSegmentationDataset(SegmentationDataset):
         self.stride = stride
         self.tiles: list[Tile] = []
         self.image_bands: Sequence[int] | None = None
+
+    def _check_split(self, split: str, allowed: Sequence[str]) -> None:
+        """Raise :class:`~s5geo.errors.S5GeoError` naming the dataset if ``split`` is not allowed."""
+        if split not in allowed:
+            raise S5GeoError(f"{type(self).__name__}: split must be one of {tuple(allowed)}, got {split!r}")
+
+    def _open_release(
+        self, root: str | Path | None, split: str, allowed: Sequence[str], unknown_colors: str
+    ) -> Path:
+        """Check ``split`` and ``unknown_colors``, set ``root`` (default :attr:`default_root`), ``split``.
+
+        Returns:
+            The root folder.
+        """
+        self._check_split(split, allowed)
+        if unknown_colors not in ("error", "ignore"):
+            raise S5GeoError(f"unknown_colors must be 'error' or 'ignore', got {unknown_colors!r}")
+        self.root = Path(self.default_root if root is None else root)
+        self.split = split
+        self.unknown_colors = unknown_colors
+        return self.root
 
     def _build_tiles(self) -> None:
         """Lay the window grid over every file (headers only); check image and mask sizes agree."""

@@ -84,8 +84,7 @@ class LoveDA(TiledSegmentationDataset):
             DatasetLayoutError: if the scene folders, images or masks are missing.
         """
         super().__init__(transforms, tile_size, stride)
-        if split not in self.splits:
-            raise S5GeoError(f"LoveDA: split must be one of {self.splits}, got {split!r}")
+        self._check_split(split, self.splits)
         scene = [scene] if isinstance(scene, str) else list(scene)
         if not scene or any(name not in self.scenes for name in scene):
             raise S5GeoError(f"LoveDA: scene must be taken from {self.scenes}, got {scene}")

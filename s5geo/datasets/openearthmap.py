@@ -126,8 +126,7 @@ class OpenEarthMap(TiledSegmentationDataset):
             DatasetLayoutError: if a split list, a listed image or a train/val label is missing.
         """
         super().__init__(transforms, tile_size, stride)
-        if split not in self.splits:
-            raise S5GeoError(f"OpenEarthMap: split must be one of {self.splits}, got {split!r}")
+        self._check_split(split, self.splits)
         self.root = self._release_root(Path(root), "train" if split == "trainval" else split)
         self.split = split
         self.exclude_xbd = exclude_xbd

@@ -32,6 +32,7 @@ class Potsdam(ISPRSDataset):
     """
 
     torchgeo_class: ClassVar = Potsdam2D
+    default_root: ClassVar[str] = "data/potsdam"
     all_bands: ClassVar[tuple[str, ...]] = ("R", "G", "B", "IR")
     expected_layout: ClassVar[str] = (
         "<root>/4_Ortho_RGBIR.zip + <root>/5_Labels_all.zip, or extracted: "
@@ -41,7 +42,7 @@ class Potsdam(ISPRSDataset):
 
     def __init__(
         self,
-        root: str | Path = "data/potsdam",
+        root: str | Path | None = None,
         split: str = "train",
         transforms: Transform | None = None,
         tile_size: int | None = None,
@@ -53,7 +54,8 @@ class Potsdam(ISPRSDataset):
         """Open the dataset.
 
         Args:
-            root: folder with the release archives or their extracted contents.
+            root: folder with the release archives or their extracted contents (default
+                :attr:`default_root`).
             split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``: the benchmark has no
                 other).
             transforms: function applied to each sample dict.

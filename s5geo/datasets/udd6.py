@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from s5geo.datasets._base import Transform
 from s5geo.datasets._drone import DroneSegmentationDataset
 
 
@@ -44,29 +42,5 @@ class UDD6(DroneSegmentationDataset):
         (0, 0, 142),
         (70, 70, 70),
     )
+    default_root: ClassVar[str] = "data/udd6"
     splits: ClassVar[tuple[str, ...]] = ("train", "val")
-
-    def __init__(
-        self,
-        root: str | Path = "data/udd6",
-        split: str = "train",
-        transforms: Transform | None = None,
-        tile_size: int | None = None,
-        stride: int | None = None,
-        unknown_colors: Literal["error", "ignore"] = "error",
-    ) -> None:
-        """Open the dataset.
-
-        Args:
-            root: the release folder (``train/``, ``val/``).
-            split: ``"train"``, ``"val"`` or ``"trainval"``.
-            transforms: function applied to each sample dict.
-            tile_size: serve ``tile_size`` px windows instead of whole images.
-            stride: step of the window grid (default ``tile_size``).
-            unknown_colors: ``"error"`` (default) or ``"ignore"`` (map to 255) for unknown mask
-                colours.
-
-        Raises:
-            DatasetLayoutError: if a folder, an image or its mask is missing.
-        """
-        super().__init__(root, split, transforms, tile_size, stride, unknown_colors)

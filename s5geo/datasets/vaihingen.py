@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from torchgeo.datasets import Vaihingen2D
 
-from s5geo.datasets._base import Transform
 from s5geo.datasets._isprs import ISPRSDataset
 
 
@@ -31,40 +30,13 @@ class Vaihingen(ISPRSDataset):
     """
 
     torchgeo_class: ClassVar = Vaihingen2D
+    default_root: ClassVar[str] = "data/vaihingen"
     expected_layout: ClassVar[str] = (
         "<root>/ISPRS_semantic_labeling_Vaihingen.zip + "
         "<root>/ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE.zip, or extracted: "
         "<root>/top/top_mosaic_09cm_area<N>.tif (IRRG image) + "
         "<root>/top_mosaic_09cm_area<N>.tif (RGB label)"
     )
-
-    def __init__(
-        self,
-        root: str | Path = "data/vaihingen",
-        split: str = "train",
-        transforms: Transform | None = None,
-        tile_size: int | None = None,
-        stride: int | None = None,
-        unknown_colors: Literal["error", "ignore"] = "error",
-        checksum: bool = False,
-    ) -> None:
-        """Open the dataset.
-
-        Args:
-            root: folder with the release archives or their extracted contents.
-            split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``: the benchmark has no
-                other).
-            transforms: function applied to each sample dict.
-            tile_size: serve ``tile_size`` px windows instead of whole tiles (512 in S5 training).
-            stride: step of the window grid (default ``tile_size``: no overlap).
-            unknown_colors: a label colour that is no class: ``"error"`` raises
-                ``InvalidMaskError``, ``"ignore"`` maps it to 255.
-            checksum: check the MD5 of the archives before extracting them.
-
-        Raises:
-            DatasetLayoutError: if the files are missing or incomplete.
-        """
-        super().__init__(root, split, transforms, tile_size, stride, unknown_colors, checksum)
 
     def _pair_paths(self, name: str) -> tuple[Path, Path]:
         return self.root / Vaihingen2D.image_root / name, self.root / name
