@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
+from s5geo.cli._common import add_window_options, log_to_stderr, window_options
 from s5geo.errors import S5GeoError
 
 
@@ -38,12 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--foreground-list", help="where to write that list")
     parser.add_argument("--background", type=int, default=0, help="background class id (0)")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward (8)")
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
-    parser.add_argument("--window", type=int, help="window for large images (default: model's)")
-    parser.add_argument("--overlap", type=float, help="overlap for large images")
-    parser.add_argument("--blend", choices=["none", "linear", "cosine"], default="cosine")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_window_options(parser, batch_size=8, unit="images")
     return parser
 
 
@@ -52,13 +46,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from s5geo.inference.pseudo_label import pseudo_label
 
-    logger = logging.getLogger("s5geo.inference")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("s5geo pseudo-label: %(message)s"))
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("s5geo.inference", "pseudo-label"):
         stats = pseudo_label(
             args.model,
             args.images,
@@ -68,16 +56,8 @@ def main(argv: list[str]) -> int:
             min_foreground=args.min_foreground,
             foreground_list=args.foreground_list,
             background=args.background,
-            batch_size=args.batch_size,
-            device=args.device,
-            window_size=args.window,
-            overlap=args.overlap,
-            blend=args.blend,
-            progress=not args.no_progress,
+            **window_options(args),
         )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     if stats.failed:
         reason = stats.failed[0][1]
         raise S5GeoError(

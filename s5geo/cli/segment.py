@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
+
+from s5geo.cli._common import add_window_options, log_to_stderr, window_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,16 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
     parser.add_argument("--output", "-o", required=True, help="output GeoTIFF")
     parser.add_argument("--bands", type=int, nargs="+", help="1-based input bands (model order)")
-    parser.add_argument("--window", type=int, help="window size in pixels (default: model's)")
-    parser.add_argument("--overlap", type=float, help="window overlap fraction (default: model's)")
-    parser.add_argument("--batch-size", type=int, default=4, help="windows per forward (4)")
-    parser.add_argument(
-        "--blend",
-        choices=["none", "linear", "cosine"],
-        default="cosine",
-        help="how overlapping windows are merged (cosine)",
-    )
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
+    add_window_options(parser, batch_size=4, unit="windows")
     parser.add_argument(
         "--probabilities",
         choices=["uint8", "float16"],
@@ -49,7 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cog", action="store_true", help="write Cloud Optimized GeoTIFFs")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -58,32 +48,18 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from s5geo.inference.segment import segment_raster
 
-    logger = logging.getLogger("s5geo.inference")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("s5geo segment: %(message)s"))
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("s5geo.inference", "segment"):
         output = segment_raster(
             args.input,
             args.model,
             args.output,
             bands=args.bands,
-            window_size=args.window,
-            overlap=args.overlap,
-            batch_size=args.batch_size,
-            blend=args.blend,
-            device=args.device,
             probabilities=args.probabilities,
             confidence=args.confidence,
             overwrite=args.overwrite,
             cog=args.cog,
-            progress=not args.no_progress,
             scale=args.scale,
+            **window_options(args),
         )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     print(output)
     return 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 import time
 
+from s5geo.cli._common import log_to_stderr
 from s5geo.errors import S5GeoError
 
 
@@ -71,11 +70,7 @@ def main(argv: list[str]) -> int:
     if args.block_size is not None and args.block_size < 1:
         raise S5GeoError(f"--block-size must be >= 1, got {args.block_size}")
     start = time.perf_counter()
-    logger = logging.getLogger("s5geo.vector")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("s5geo vectorize: %(message)s"))
-    logger.addHandler(handler)
-    try:
+    with log_to_stderr("s5geo.vector", "vectorize", level=None):
         gdf = vectorize(
             args.classmap,
             output=args.output,
@@ -88,8 +83,6 @@ def main(argv: list[str]) -> int:
             overwrite=args.overwrite,
             progress=not args.quiet,
         )
-    finally:
-        logger.removeHandler(handler)
     elapsed = time.perf_counter() - start
     if not args.quiet:
         rows = summary(gdf)

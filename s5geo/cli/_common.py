@@ -1,0 +1,68 @@
+"""What the inference commands share: the sliding-window options and their log on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def add_window_options(parser: argparse.ArgumentParser, batch_size: int, unit: str) -> None:
+    """Add ``--window``, ``--overlap``, ``--batch-size``, ``--blend``, ``--device`` and ``--no-progress``.
+
+    Args:
+        parser: the command's parser.
+        batch_size: default of ``--batch-size``.
+        unit: what one batch item is (``"windows"``, ``"images"``), for the help text.
+    """
+    parser.add_argument("--window", type=int, help="window size in pixels (default: model's)")
+    parser.add_argument("--overlap", type=float, help="window overlap fraction (default: model's)")
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"{unit} per forward ({batch_size})"
+    )
+    parser.add_argument(
+        "--blend",
+        choices=["none", "linear", "cosine"],
+        default="cosine",
+        help="how overlapping windows are merged (cosine)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def window_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the inference functions that :func:`add_window_options` parsed."""
+    return {
+        "window_size": args.window,
+        "overlap": args.overlap,
+        "batch_size": args.batch_size,
+        "blend": args.blend,
+        "device": args.device,
+        "progress": not args.no_progress,
+    }
+
+
+@contextmanager
+def log_to_stderr(logger_name: str, command: str, level: int | None = logging.INFO) -> Iterator[None]:
+    """Print the records of ``logger_name`` on stderr as ``s5geo <command>: <message>`` in the block.
+
+    Args:
+        logger_name: the logger to show.
+        command: the command name, as the prefix of each line.
+        level: the logger's level inside the block (None: left as it is).
+    """
+    logger = logging.getLogger(logger_name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"s5geo {command}: %(message)s"))
+    logger.addHandler(handler)
+    previous = logger.level
+    if level is not None:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
