@@ -6,10 +6,14 @@ depend on ``s5geo.tasks`` so that the tests exercise only the command line.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -43,6 +47,19 @@ class TinyTask(LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+class SlowTinyTask(TinyTask):
+    """:class:`TinyTask` that sleeps ``delay`` seconds each step, so a test can kill it mid-run."""
+
+    def __init__(
+        self, num_classes: int = 3, in_channels: int = 3, lr: float = 0.01, delay: float = 0.0
+    ) -> None:
+        super().__init__(num_classes, in_channels, lr)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        time.sleep(self.hparams.delay)
+        return super().training_step(batch, batch_idx)
 
 
 class _Samples(Dataset):
@@ -83,3 +100,16 @@ class FolderDataModule(LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader()
+
+
+def write_tiny_folder(root: Path) -> Path:
+    """Write a ``SegmentationFolder`` of four 16 px RGB images with 3-class index masks."""
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for i in range(4):
+        image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(image).save(root / "images" / f"t{i}.png")
+        mask = rng.integers(0, 3, (16, 16), dtype=np.uint8)
+        Image.fromarray(mask).save(root / "masks" / f"t{i}.png")
+    return root

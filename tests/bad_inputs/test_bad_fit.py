@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from lightning_tiny import write_tiny_folder
 
 from s5geo.cli import lightning
 from s5geo.cli.main import main
@@ -44,14 +43,7 @@ trainer:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working folder with a 3-class image/mask folder and ``cfg.yaml``."""
-    rng = np.random.default_rng(0)
-    for sub in ("images", "masks"):
-        (tmp_path / "data" / sub).mkdir(parents=True)
-    for i in range(4):
-        image = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
-        Image.fromarray(image).save(tmp_path / "data" / "images" / f"t{i}.png")
-        mask = rng.integers(0, 3, (16, 16), dtype=np.uint8)
-        Image.fromarray(mask).save(tmp_path / "data" / "masks" / f"t{i}.png")
+    write_tiny_folder(tmp_path / "data")
     (tmp_path / "cfg.yaml").write_text(CONFIG)
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -159,3 +159,75 @@ def test_kill9_during_pseudo_label_then_rerun(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir())
     for mask in ref.iterdir():
         assert np.array_equal(np.asarray(Image.open(mask)), np.asarray(Image.open(out / mask.name)))
+
+
+VECTORIZE_SCRIPT = """
+import sys, time
+from s5geo.vector import io
+from s5geo.cli.main import main
+
+write = io._write_ogr
+
+def slow_write(*args, **kwargs):
+    write(*args, **kwargs)
+    time.sleep(float(sys.argv[1]))  # the temporary file is complete, not yet renamed
+
+io._write_ogr = slow_write
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _class_map(path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    classes = rng.integers(0, 4, (30, 40), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=160,
+        height=120,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32119",
+        transform=rasterio.transform.from_origin(600_000.0, 250_000.0, 10.0, 10.0),
+    ) as dst:
+        dst.write(classes[None])
+    return path
+
+
+@pytest.mark.parametrize("moment", ["early", "writing"])
+def test_kill9_during_vectorize_then_rerun(tmp_path: Path, moment: str) -> None:
+    import geopandas as gpd
+
+    classmap = _class_map(tmp_path / "map.tif")
+    out = tmp_path / "out" / "polygons.gpkg"
+    out.parent.mkdir()
+    script = tmp_path / "vectorize.py"
+    script.write_text(VECTORIZE_SCRIPT)
+    args = ["vectorize", str(classmap), "--output", str(out), "--block-size", "16", "--quiet"]
+
+    def run(delay: float, *extra: str) -> subprocess.Popen:
+        command = [sys.executable, str(script), str(delay), *args, *extra]
+        return subprocess.Popen(command, stderr=subprocess.PIPE)
+
+    proc = run(60.0)
+    if moment == "writing":
+        _wait_for(lambda: any(".tmp" in p.name for p in out.parent.iterdir()))
+    else:
+        time.sleep(0.5)  # start-up or polygonising, before any file is written
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    if moment == "writing":
+        assert any(".tmp" in p.name for p in out.parent.iterdir())  # what the rerun must remove
+    rerun = run(0.0)
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()  # type: ignore[union-attr]
+    assert [p.name for p in out.parent.iterdir()] == ["polygons.gpkg"]
+    reference = tmp_path / "ref" / "polygons.gpkg"
+    reference.parent.mkdir()
+    args[3] = str(reference)
+    assert run(0.0).wait(timeout=300) == 0
+    got, want = gpd.read_file(out), gpd.read_file(reference)
+    assert list(got.columns) == list(want.columns) and len(got) == len(want)
+    assert got.drop(columns="geometry").equals(want.drop(columns="geometry"))
+    assert got.geometry.geom_equals_exact(want.geometry, tolerance=0).all()
