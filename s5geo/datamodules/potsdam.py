@@ -16,9 +16,8 @@ class PotsdamDataModule(TiledBenchmarkDataModule):
 
     Args:
         root: dataset folder (None: ``data/potsdam``; see :class:`~s5geo.datasets.Potsdam`).
-        tile_size: training window side read from the images (default 512; None: whole images,
-            cropped in the loader).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
+        **kwargs: :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule` arguments
+            (``tile_size`` 512 by default).
     """
 
     dataset = Potsdam
