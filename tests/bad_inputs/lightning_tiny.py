@@ -17,6 +17,19 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+#: The ``data:`` section of a config that reads :func:`write_tiny_folder` from ``data``.
+FOLDER_DATA_CONFIG = """\
+data:
+  class_path: lightning_tiny.FolderDataModule
+  init_args:
+    dataset:
+      class_path: s5geo.datasets.SegmentationFolder
+      init_args:
+        root: data
+        classes: [a, b, c]
+        mask_format: index
+"""
+
 
 class TinyTask(LightningModule):
     """Per-pixel classifier trained with cross-entropy (255 ignored)."""

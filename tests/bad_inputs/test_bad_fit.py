@@ -5,26 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lightning_tiny import write_tiny_folder
+from lightning_tiny import FOLDER_DATA_CONFIG, write_tiny_folder
 
 from s5geo.cli import lightning
 from s5geo.cli.main import main
 from s5geo.errors import S5GeoError
 
-CONFIG = """\
+CONFIG = (
+    """\
 model:
   class_path: lightning_tiny.TinyTask
   init_args:
     num_classes: 3
-data:
-  class_path: lightning_tiny.FolderDataModule
-  init_args:
-    dataset:
-      class_path: s5geo.datasets.SegmentationFolder
-      init_args:
-        root: data
-        classes: [a, b, c]
-        mask_format: index
+"""
+    + FOLDER_DATA_CONFIG
+    + """\
 trainer:
   max_steps: 2
   logger: false
@@ -38,6 +33,7 @@ trainer:
         dirpath: ckpts
         save_last: true
 """
+)
 
 
 @pytest.fixture

@@ -61,6 +61,18 @@ def _checkpoint(path: Path) -> Path:
     return path
 
 
+def _write_geotiff(path: Path, data: np.ndarray, pixel: float) -> Path:
+    """Write a ``C x H x W`` array as a GeoTIFF in EPSG:32119 with ``pixel`` metre pixels."""
+    count, height, width = data.shape
+    transform = rasterio.transform.from_origin(600_000.0, 250_000.0, pixel, pixel)
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": count}
+    with rasterio.open(
+        path, "w", **profile, dtype=data.dtype.name, crs="EPSG:32119", transform=transform
+    ) as dst:
+        dst.write(data)
+    return path
+
+
 def _run(tmp_path: Path, delay: float, args: list[str]) -> subprocess.Popen:
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
@@ -80,18 +92,7 @@ def test_kill9_during_segment_then_rerun(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "m.ckpt")
     src = tmp_path / "in.tif"
     data = np.random.default_rng(0).normal(size=(1, 300, 300)).astype(np.float32)
-    with rasterio.open(
-        src,
-        "w",
-        driver="GTiff",
-        width=300,
-        height=300,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32119",
-        transform=rasterio.transform.from_origin(600_000.0, 250_000.0, 1.0, 1.0),
-    ) as dst:
-        dst.write(data)
+    _write_geotiff(src, data, 1.0)
     out = tmp_path / "out" / "map.tif"
     out.parent.mkdir()
     args = [
@@ -180,19 +181,7 @@ sys.exit(main(sys.argv[2:]))
 def _class_map(path: Path) -> Path:
     rng = np.random.default_rng(3)
     classes = rng.integers(0, 4, (30, 40), dtype=np.uint8).repeat(4, 0).repeat(4, 1)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=160,
-        height=120,
-        count=1,
-        dtype="uint8",
-        crs="EPSG:32119",
-        transform=rasterio.transform.from_origin(600_000.0, 250_000.0, 10.0, 10.0),
-    ) as dst:
-        dst.write(classes[None])
-    return path
+    return _write_geotiff(path, classes[None], 10.0)
 
 
 @pytest.mark.parametrize("moment", ["early", "writing"])

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from lightning_tiny import write_tiny_folder
+from lightning_tiny import FOLDER_DATA_CONFIG, write_tiny_folder
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = 20
@@ -21,16 +21,7 @@ model:
   init_args:
     num_classes: 3
     delay: 0.05
-data:
-  class_path: lightning_tiny.FolderDataModule
-  init_args:
-    dataset:
-      class_path: s5geo.datasets.SegmentationFolder
-      init_args:
-        root: data
-        classes: [a, b, c]
-        mask_format: index
-trainer:
+{FOLDER_DATA_CONFIG}trainer:
   max_epochs: {EPOCHS}
   limit_val_batches: 0
   num_sanity_val_steps: 0
