@@ -31,6 +31,7 @@ TOOL_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "Export a trained model to ONNX with its metadata"),
     "demo": ("demo", "Run the S5 demo on the sample data shipped with s5geo"),
     "weights": ("weights", "List, fetch (resumable, verified) and convert pre-trained weights"),
+    "corpus": ("corpus", "Build MillionSeg from source datasets (crop, filter, count) and write shards"),
 }
 
 
