@@ -188,6 +188,8 @@ def run_demo(
     # The demo prints its own step lines; Lightning's per-fit banners and tips would drown them.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Lightning's notice for training without a validation loader.
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     data = data or sample_data_root()
     output = Path(output)
     start = time.perf_counter()

@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import SegmentationFolder
 from s5geo.datasets.folder import DUBAI_AERIAL
+from s5geo.demo.progress import StepProgressBar
 from s5geo.demo.steps import atomic_path, publish
 from s5geo.inference.loading import load_from_checkpoint
 from s5geo.tasks import FixMatch, SupervisedSegmentation, UniMatch
@@ -174,7 +175,7 @@ def _trainer(
         val_check_interval=val_every,
         check_val_every_n_epoch=None if val_every else 1,
         num_sanity_val_steps=0,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), *([StepProgressBar()] if progress else [])],
     )
 
 
@@ -192,7 +193,7 @@ def _fit(
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         trainer.fit(task, datamodule=datamodule)
     tmp = atomic_path(checkpoint)
-    trainer.save_checkpoint(tmp)
+    trainer.save_checkpoint(tmp, weights_only=False)
     publish(tmp, checkpoint)
     logged: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items()}
     if curve.points:

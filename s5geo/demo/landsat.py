@@ -8,6 +8,8 @@ the dense 1996 land-cover map (``strata.tif``) and turned into polygons.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import GeoChips, LandsatScene, RasterLabels, VectorLabels
 from s5geo.datasets.geo import NC_LANDSAT_CLASSES, NC_LANDSAT_COLORS
 from s5geo.datasets.geo_chips import has_labels
+from s5geo.demo.progress import StepProgressBar
 from s5geo.demo.steps import atomic_path, publish
 from s5geo.tasks import FixMatch
 from s5geo.tasks.metrics import SegmentationMetrics
@@ -57,9 +60,11 @@ class LandsatConfig:
 def make_datamodule(root: Path, config: LandsatConfig) -> SemiSupervisedDataModule:
     """Labeled chips (sparse pixels + polygons) and unlabeled chips of the scene."""
     torch.manual_seed(config.seed)
-    image = LandsatScene(root)
-    pixels = image & RasterLabels(root / "landsat96_labelled_pixels.tif")
-    polygons = image & VectorLabels(root / "landsat96_polygons.shp", label_name="id")
+    # TorchGeo prints every CRS and resolution conversion, whole WKT strings included.
+    with contextlib.redirect_stdout(io.StringIO()):
+        image = LandsatScene(root)
+        pixels = image & RasterLabels(root / "landsat96_labelled_pixels.tif")
+        polygons = image & VectorLabels(root / "landsat96_polygons.shp", label_name="id")
     labeled = ConcatDataset(
         [
             GeoChips(
@@ -110,12 +115,13 @@ def train(root: Path, config: LandsatConfig, checkpoint: Path, progress: bool = 
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
+        callbacks=[StepProgressBar()] if progress else None,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         trainer.fit(task, datamodule=datamodule)
     tmp = atomic_path(checkpoint)
-    trainer.save_checkpoint(tmp)
+    trainer.save_checkpoint(tmp, weights_only=False)
     publish(tmp, checkpoint)
 
 

@@ -87,3 +87,38 @@ def test_tiny_config_accepts_model_override() -> None:
     )
     assert cli.model.hparams.model == "upernet_vit_tiny"
     assert sum(p.numel() for p in cli.model.parameters()) < 5_000_000
+
+
+def test_vit_pretrain_config_starts_from_mae_by_name(tmp_path, monkeypatch) -> None:
+    from s5geo.models import build_model
+    from s5geo.models.weights import get_weights
+
+    monkeypatch.setenv("S5GEO_CACHE", str(tmp_path))
+    cli = _cli(
+        CONFIGS / "pretrain" / "upernet_vit_h.yaml",
+        "--model.init_args.model",
+        "upernet_vit_tiny",
+        "--model.init_args.model_kwargs",
+        "{img_size: 64}",
+    )
+    task = cli.model
+    assert task.hparams.init_from == "mae_vit_h"
+    # A small file in MAE's key layout (lone ViT, class-token slot, decoder) under its registered name.
+    torch.manual_seed(3)
+    source = build_model("upernet_vit_tiny", num_classes=16, img_size=64)
+    vit = {
+        k.removeprefix("encoder.vit."): v
+        for k, v in source.state_dict().items()
+        if k.startswith("encoder.vit.")
+    }
+    dim = vit["pos_embed"].shape[-1]
+    vit["pos_embed"] = torch.cat([torch.zeros(1, 1, dim), vit["pos_embed"]], dim=1)
+    mae = {**vit, "cls_token": torch.zeros(1, 1, dim), "decoder_embed.weight": torch.zeros(8, dim)}
+    torch.save({"model": mae}, tmp_path / get_weights("mae_vit_h").file_name)
+
+    task.setup("fit")
+    own = task.model.state_dict()
+    loaded = [k for k in source.state_dict() if k.startswith("encoder.vit.")]
+    assert loaded and all(torch.equal(own[k], source.state_dict()[k]) for k in loaded)
+    assert set(task.init_report["transferred"]) == set(loaded)
+    assert any(k.startswith("decoder.") for k in task.init_report["missing"])
