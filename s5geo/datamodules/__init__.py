@@ -8,6 +8,7 @@ from s5geo.datamodules.millionseg import MillionSegDataModule
 from s5geo.datamodules.openearthmap import OpenEarthMapDataModule
 from s5geo.datamodules.potsdam import PotsdamDataModule
 from s5geo.datamodules.semi_supervised import PairedBatchSampler, SemiSupervisedDataModule
+from s5geo.datamodules.sep import SEPDataModule
 from s5geo.datamodules.udd6 import UDD6DataModule
 from s5geo.datamodules.vaihingen import VaihingenDataModule
 from s5geo.datamodules.vdd import VDDDataModule
@@ -21,6 +22,7 @@ __all__ = [
     "PairedBatchSampler",
     "PotsdamDataModule",
     "S5DataModule",
+    "SEPDataModule",
     "SemiSupervisedDataModule",
     "UDD6DataModule",
     "VDDDataModule",

@@ -8,7 +8,7 @@ import yaml
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
-from s5geo.datamodules import MillionSegDataModule, S5DataModule
+from s5geo.datamodules import MillionSegDataModule, S5DataModule, SEPDataModule
 from s5geo.models import list_models
 from s5geo.tasks import BaseSegmentationTask, FixMatch, SupervisedSegmentation
 
@@ -43,6 +43,7 @@ def test_configs_exist() -> None:
     for bench in ("vaihingen", "potsdam", "loveda", "openearthmap", "vdd", "udd6"):
         assert f"finetune/{bench}.yaml" in names
     assert any(n.startswith("tiny/") for n in names)
+    assert "pretrain/sep_upernet_vit_b.yaml" in names and "tiny/sep_millionseg.yaml" in names
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.relative_to(CONFIGS).as_posix() for p in ALL])
@@ -60,7 +61,13 @@ def test_config_instantiates(path: Path) -> None:
     assert hp.model == raw["model"]["init_args"]["model"]
     assert task.model.classifier.out_channels == hp.num_classes
     assert len(data.classes) == hp.num_classes
-    if path.parent.name == "pretrain":
+    if path.parent.name == "pretrain" and path.stem.startswith("sep_"):
+        # SEP: supervised pre-training on pseudo-labels, same schedule as S5
+        assert type(task) is SupervisedSegmentation and isinstance(data, SEPDataModule)
+        assert cli.trainer.max_steps == 120_000 and hp.weight_decay == 0.01 and hp.lr == 2e-5
+        assert data.batch_size == 24 and data.crop_size == 512 and hp.excluded_classes == [0]
+        assert raw["trainer"]["devices"] == 8 and raw["trainer"]["strategy"] == "ddp"
+    elif path.parent.name == "pretrain":
         assert isinstance(task, FixMatch) and isinstance(data, MillionSegDataModule)
         assert cli.trainer.max_steps == 120_000
         assert hp.weight_decay == 0.01 and hp.tau == 0.95 and hp.unlabeled_weight == 1.0
