@@ -4,7 +4,7 @@
   the unlabeled crops whose pseudo-label holds foreground, and writes the RS4P-1M layout that
   :class:`~s5geo.datasets.MillionSeg` reads, a manifest and per-class statistics.
 * :func:`write_shards` (``s5geo corpus shard``): writes a manifest's samples into LitData chunks
-  that :class:`~s5geo.datasets.ShardedSegmentation` streams, each rank reading its own chunks.
+  that :class:`~s5geo.datasets.shards.ShardedSegmentation` streams, each rank reading its own chunks.
 """
 
 from s5geo.corpus.build import BuildStats, Source, build_corpus, parse_source

@@ -9,7 +9,7 @@ sample count to the user; LitData is built for Lightning's DDP, which is how s5g
 
 Samples are stored as the files' encoded bytes (PNG, JPEG, TIFF as they are on disk): shards are
 as small as the corpus and decoding happens in the loader workers
-(:class:`~s5geo.datasets.ShardedSegmentation`).
+(:class:`~s5geo.datasets.shards.ShardedSegmentation`).
 """
 
 from __future__ import annotations
