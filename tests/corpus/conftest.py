@@ -3,21 +3,12 @@ from pathlib import Path
 
 import pytest
 
-# The tiny class-from-red-band model of the inference tests filters the crops here.
+# The helpers beside this file, and the tiny class-from-red-band model of the inference tests (it
+# filters the crops here), importable whatever pytest's import mode.
+sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "inference"))
 
-DATA = Path(__file__).parents[1] / "data"
-SOURCES = DATA / "corpus" / "sources"
-
-
-def source_specs() -> list[str]:
-    """The fake sources at test scale: 32-px crops, small images kept whole, iSAID at 32 px."""
-    return [
-        f"dota={SOURCES / 'dota'},crop=32",
-        f"sior={SOURCES / 'sior'},crop=whole",
-        f"geo={SOURCES / 'geo'},crop=32,stride=16",
-        f"isaid={DATA / 'isaid'},crop=32",
-    ]
+from _corpus_helpers import source_specs
 
 
 @pytest.fixture(scope="session")

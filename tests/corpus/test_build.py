@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import rasterio
-from conftest import DATA, SOURCES, source_specs
+from _corpus_helpers import DATA, SOURCES, source_specs
 from PIL import Image
 
 from s5geo.cli.main import main as s5geo_main
