@@ -66,6 +66,7 @@ def test_config_instantiates(path: Path) -> None:
         assert type(task) is SupervisedSegmentation and isinstance(data, SEPDataModule)
         assert cli.trainer.max_steps == 120_000 and hp.weight_decay == 0.01 and hp.lr == 2e-5
         assert data.batch_size == 24 and data.crop_size == 512 and hp.excluded_classes == [0]
+        assert hp.init_from == "mae_vit_b"
         assert raw["trainer"]["devices"] == 8 and raw["trainer"]["strategy"] == "ddp"
     elif path.parent.name == "pretrain":
         assert isinstance(task, FixMatch) and isinstance(data, MillionSegDataModule)
