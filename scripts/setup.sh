@@ -17,7 +17,7 @@ if [ ! -f ".venv/.s5geo-$fingerprint" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, pinned: an unpinned torch would pull a multi-GB download.
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-  .venv/bin/python -m pip install -q -e '.[onnx,parquet,test,weights]'
+  .venv/bin/python -m pip install -q -e '.[onnx,parquet,test,weights,corpus]'
   rm -f .venv/.s5geo-*
   touch ".venv/.s5geo-$fingerprint"
 fi
