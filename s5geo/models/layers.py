@@ -49,31 +49,38 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-def _bins(length: int, bins: int) -> list[tuple[int, int]]:
-    """Adaptive pooling's bins ``[floor(i * n / s), ceil((i + 1) * n / s))`` along one axis.
+def _bin_masks(length: int, bins: int, like: Tensor) -> Tensor:
+    """``bins x length`` 0/1 matrix of adaptive pooling's bins ``[floor(i n / s), ceil((i + 1) n / s))``.
 
-    ``length`` may be a symbolic size while exporting, so only floor divisions of non-negative
-    integers are used (exporters may turn them into truncating divisions).
+    The edges are tensor arithmetic on ``arange(length)``, so an exported graph computes them from
+    the input size at run time (no shape-dependent slicing, which also keeps tracing fast).
     """
-    return [((i * length) // bins, ((i + 1) * length + bins - 1) // bins) for i in range(bins)]
+    index = torch.arange(length, device=like.device)
+    n = index[-1:] + 1  # the length as a tensor
+    i = torch.arange(bins, device=like.device)[:, None]
+    start = torch.div(i * n, bins, rounding_mode="floor")  # non-negative: floor = truncation
+    end = torch.div((i + 1) * n + bins - 1, bins, rounding_mode="floor")
+    return ((index >= start) & (index < end)).to(like.dtype)
 
 
 def adaptive_avg_pool2d_explicit(x: Tensor, output_size: int | tuple[int, int]) -> Tensor:
-    """``F.adaptive_avg_pool2d`` written with slices and means that export for any input size.
+    """``F.adaptive_avg_pool2d`` written with matrix products that export for any input size.
 
-    Each bin is averaged over its rows, then over its columns; within a bin every element has the
-    same weight, so this equals the bin mean (up to float rounding, ~1e-7 relative). The bin edges
-    are computed from the input size at run time, so ONNX graphs stay valid for every window size
-    (the ATen operator exports with the traced size's indices baked in).
+    Each bin is summed over its rows with a 0/1 matrix and divided by its row count, then the same
+    over its columns. Within a bin every element has the same weight, so this is the bin mean (up
+    to float rounding, ~1e-7 relative). The bins are computed from the input size at run time, so
+    ONNX graphs stay valid at every window size (the ATen operator exports with the traced size's
+    indices baked in). Unlike the ATen operator, a NaN or inf anywhere reaches every bin.
 
     Args:
-        x: ``... x H x W`` tensor.
+        x: ``... x H x W`` floating tensor.
         output_size: ``s`` or ``(s_h, s_w)``.
     """
     out_h, out_w = (output_size, output_size) if isinstance(output_size, int) else output_size
-    height, width = x.shape[-2], x.shape[-1]
-    rows = torch.cat([x[..., a:b, :].mean(-2, keepdim=True) for a, b in _bins(height, out_h)], dim=-2)
-    return torch.cat([rows[..., a:b].mean(-1, keepdim=True) for a, b in _bins(width, out_w)], dim=-1)
+    rows = _bin_masks(x.shape[-2], out_h, x)  # s_h x H
+    cols = _bin_masks(x.shape[-1], out_w, x)  # s_w x W
+    x = (rows @ x) / rows.sum(-1, keepdim=True)
+    return (x @ cols.transpose(0, 1)) / cols.sum(-1)
 
 
 def _exporting() -> bool:
