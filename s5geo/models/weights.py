@@ -330,7 +330,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         description=(
             "S5 authors' fine-tuned model: S4P ViT-B with mixture-of-experts FFNs, fine-tuned on "
             "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once, one UperNet decoder and head per "
-            "dataset (choose one with dataset=); the MoE backbone needs s5geo's MoE model. "
+            "dataset; load it into upernet_vit_b_moe with dataset= choosing the expert, decoder and head. "
             + _S5_NOTE.format(share="1omtC2Lgrv9MZfMWmourA9g", code="4xvx")
         ),
         manual=True,
@@ -350,7 +350,8 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         licence="Apache-2.0",
         description=(
             "S5 authors' fine-tuned model: S4P ViT-L with mixture-of-experts FFNs, fine-tuned on "
-            "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once (one decoder and head per dataset); "
+            "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once (one decoder and head per dataset; "
+            "load it into upernet_vit_l_moe with dataset=); "
             "file name by analogy with the ViT-B one. "
             + _S5_NOTE.format(share="1omtC2Lgrv9MZfMWmourA9g", code="4xvx")
         ),
