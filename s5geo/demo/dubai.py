@@ -1,4 +1,4 @@
-"""S5 on real imagery: FixMatch pre-training + fine-tuning vs supervised-only, on the Dubai sample.
+"""S5 on real imagery: FixMatch (optionally + fine-tuning) vs supervised-only, on the Dubai sample.
 
 The split is by tile, so held-out images come from places the models never saw. A few images of the
 training tiles are labeled; the other training images are used without their masks.

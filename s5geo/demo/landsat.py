@@ -116,6 +116,8 @@ def train(root: Path, config: LandsatConfig, checkpoint: Path, progress: bool = 
         enable_model_summary=False,
         enable_progress_bar=progress,
         callbacks=[StepProgressBar()] if progress else None,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")

@@ -32,7 +32,7 @@ def comparison_figure(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    titles = ("Image", "Ground truth", "Supervised only", "S5 (FixMatch + fine-tune)")
+    titles = ("Image", "Ground truth", "Supervised only", "S5 (FixMatch)")
     fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.3 * len(rows)), squeeze=False)
     for ax_row, row in zip(axes, rows, strict=True):
         panels = [image_for_display(row["image"])] + [
