@@ -359,6 +359,7 @@ class BaseSegmentationTask(LightningModule):
             gsd=data["gsd"],
             ignore_index=int(hp.ignore_index),
             model=str(model_name),
+            scale=float(scale_t[0]) if bool((scale_t == scale_t[0]).all()) else scale_t.tolist(),
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -55,6 +55,7 @@ def test_checkpoint_contract_and_metadata_in_raw_units(pretrained) -> None:
     assert meta.std == pytest.approx([0.229 * 255, 0.224 * 255, 0.225 * 255])
     assert meta.model == "upernet_resnet18" and meta.bands == [1, 2, 3]
     assert meta.window_size == 32
+    assert meta.scale == 255.0  # the value scale the model was trained on travels with it
 
 
 def test_method_checkpoint_loads_back_into_its_task(pretrained) -> None:
