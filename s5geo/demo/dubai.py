@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
+from lightning.pytorch import LightningModule, Trainer, seed_everything
 from torch.utils.data import Subset
 
 from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import SegmentationFolder
 from s5geo.datasets.folder import DUBAI_AERIAL
-from s5geo.demo.progress import StepProgressBar
-from s5geo.demo.steps import atomic_path, publish
+from s5geo.demo.training import fit_and_save
 from s5geo.inference.loading import load_from_checkpoint
 from s5geo.tasks import FixMatch, SupervisedSegmentation, UniMatch
 
@@ -146,61 +145,6 @@ def make_datamodule(
     )
 
 
-class ValidationCurve(Callback):
-    """Record ``(step, val/mIoU)`` at every validation (to choose a training length)."""
-
-    def __init__(self) -> None:
-        self.points: list[tuple[int, float]] = []
-
-    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Append the step and the validation mIoU just computed."""
-        value = trainer.callback_metrics.get("val/mIoU")
-        if value is not None and not trainer.sanity_checking:
-            self.points.append((int(trainer.global_step), float(value)))
-
-
-def _trainer(
-    steps: int, progress: bool, val_every: int | None = None, callbacks: list | None = None
-) -> Trainer:
-    return Trainer(
-        max_steps=steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        limit_val_batches=None if val_every else 0,
-        val_check_interval=val_every,
-        check_val_every_n_epoch=None if val_every else 1,
-        num_sanity_val_steps=0,
-        callbacks=[*(callbacks or []), *([StepProgressBar()] if progress else [])],
-    )
-
-
-def _fit(
-    task: LightningModule,
-    datamodule: SemiSupervisedDataModule,
-    steps: int,
-    checkpoint: Path,
-    progress: bool,
-    val_every: int | None = None,
-) -> dict[str, Any]:
-    curve = ValidationCurve()
-    trainer = _trainer(steps, progress, val_every, [curve])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        trainer.fit(task, datamodule=datamodule)
-    tmp = atomic_path(checkpoint)
-    trainer.save_checkpoint(tmp, weights_only=False)
-    publish(tmp, checkpoint)
-    logged: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items()}
-    if curve.points:
-        logged["val_curve"] = curve.points
-    return logged
-
-
 def _task_kwargs(config: DubaiConfig, num_classes: int, lr: float | None = None) -> dict[str, Any]:
     return {
         "model": config.model,
@@ -239,7 +183,7 @@ def pretrain(
     task = METHODS[method](
         **_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau, ema=config.ema, **options
     )
-    return _fit(task, datamodule, config.pretrain_steps, checkpoint, progress, val_every)
+    return fit_and_save(task, datamodule, config.pretrain_steps, checkpoint, progress, val_every)
 
 
 def finetune(
@@ -254,7 +198,7 @@ def finetune(
     seed_everything(config.seed, verbose=False)
     kwargs = {**_task_kwargs(config, len(DUBAI_AERIAL["classes"])), "init_from": str(init_from)}
     task = SupervisedSegmentation(**kwargs)
-    return _fit(task, datamodule, config.finetune_steps, checkpoint, progress, val_every)
+    return fit_and_save(task, datamodule, config.finetune_steps, checkpoint, progress, val_every)
 
 
 def train_supervised(
@@ -270,7 +214,7 @@ def train_supervised(
     kwargs = _task_kwargs(config, len(DUBAI_AERIAL["classes"]), lr=config.supervised_lr)
     task = SupervisedSegmentation(**kwargs)
     total = config.supervised_steps if steps is None else steps
-    return _fit(task, datamodule, total, checkpoint, progress, val_every)
+    return fit_and_save(task, datamodule, total, checkpoint, progress, val_every)
 
 
 def s5_task_class(config: DubaiConfig, method: str = "fixmatch") -> type[LightningModule]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch import seed_everything
 from rasterio.warp import Resampling, reproject
 from torch.utils.data import ConcatDataset
 from torchgeo.samplers import RandomGeoSampler
@@ -27,8 +26,8 @@ from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datasets import GeoChips, LandsatScene, RasterLabels, VectorLabels
 from s5geo.datasets.geo import NC_LANDSAT_CLASSES, NC_LANDSAT_COLORS
 from s5geo.datasets.geo_chips import has_labels
-from s5geo.demo.progress import StepProgressBar
 from s5geo.demo.steps import atomic_path, publish
+from s5geo.demo.training import fit_and_save
 from s5geo.tasks import FixMatch
 from s5geo.tasks.metrics import SegmentationMetrics
 
@@ -106,25 +105,7 @@ def train(root: Path, config: LandsatConfig, checkpoint: Path, progress: bool = 
         warmup_steps=10,
         tau=config.tau,
     )
-    trainer = Trainer(
-        max_steps=config.steps,
-        max_epochs=-1,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress,
-        callbacks=[StepProgressBar()] if progress else None,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        trainer.fit(task, datamodule=datamodule)
-    tmp = atomic_path(checkpoint)
-    trainer.save_checkpoint(tmp, weights_only=False)
-    publish(tmp, checkpoint)
+    fit_and_save(task, datamodule, config.steps, checkpoint, progress)
 
 
 def stack_bands(root: Path, output: Path) -> Path:
