@@ -15,6 +15,7 @@ from s5geo._version import __version__
 _LAZY = {
     "segment_raster": "s5geo.inference.segment",
     "vectorize": "s5geo.vector.vectorize",
+    "raster_to_polygons": "s5geo.landcover",
 }
 
 __all__ = ["__version__", *_LAZY]
