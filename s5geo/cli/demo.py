@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     )
     print(f"  mIoU supervised only: {_pct(dubai['metrics']['supervised']['mIoU'])}")
     print(f"  mIoU S5 (FixMatch, labeled + unlabeled): {_pct(dubai['metrics']['s5']['mIoU'])}")
-    print("  (one seed; benchmarks/RESULTS.md has three seeds and two labeled fractions)")
+    print("  (one seed; over five seeds S5 is not reliably ahead: benchmarks/RESULTS.md)")
     print(
         f"NC Landsat scene vs strata.tif: mIoU {_pct(landsat['metrics']['mIoU'])}, "
         f"OA {_pct(landsat['metrics']['OA'])}; {landsat['polygons']} polygons"

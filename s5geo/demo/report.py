@@ -81,8 +81,8 @@ def write_report(output: Path, summary: dict[str, Any]) -> Path:
         f"the length chosen on a validation tile: S5 {cfg['pretrain_steps']} FixMatch steps"
         + (f" + {cfg['finetune_steps']} fine-tuning steps" if cfg.get("finetune_steps") else "")
         + f" (lr {cfg['lr']:g}, tau {cfg['tau']:g}), supervised only {cfg.get('supervised_steps')} steps "
-        f"(lr {cfg.get('supervised_lr', cfg['lr']):g}). One seed: see benchmarks/RESULTS.md for three seeds "
-        "and two labeled fractions.",
+        f"(lr {cfg.get('supervised_lr', cfg['lr']):g}). This is one seed: over five seeds and two labeled "
+        "fractions S5 is not reliably ahead (benchmarks/RESULTS.md, semi_supervised_real).",
         "",
         "| model | mIoU | mF1 | OA |",
         "|---|---|---|---|",
