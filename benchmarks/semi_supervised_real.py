@@ -56,7 +56,6 @@ def run_one(
             log = dubai.pretrain(
                 datamodule, config, final, method=method, progress=False, val_every=val_every
             )
-            task_class = dubai.METHODS[method]
         else:
             pre = Path(tmp) / "pretrain.ckpt"
             log = dubai.pretrain(datamodule, config, pre, method=method, progress=False, val_every=val_every)
