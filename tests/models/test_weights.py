@@ -54,10 +54,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if header:
             start = int(header.removeprefix("bytes=").split("-")[0])
             if start >= len(data):
+                # Record before answering: the client may check the state as soon as it has the answer.
+                state.sent.append(0)
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(data)}")
                 self.end_headers()
-                state.sent.append(0)
                 return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
@@ -69,9 +70,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if state.cut_after is not None:  # an interrupted transfer: promise everything, send a part
             body, state.cut_after = body[: state.cut_after], None
             self.close_connection = True
+        state.sent.append(len(body))
         self.wfile.write(body)
         self.wfile.flush()
-        state.sent.append(len(body))
 
     def log_message(self, format: str, *args: object) -> None:
         pass
