@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from s5geo.constants import ISAID_CLASSES
 from s5geo.datasets._base import Sample, Transform, layout_error, rgb_to_index
 from s5geo.datasets._layout import ARCHIVE_SUFFIXES
 from s5geo.datasets._tiling import TiledSegmentationDataset
@@ -75,24 +76,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
         >>> ds = ISAIDSegmentation("data/iSAID", split="val", patch_size=None)  # whole images
     """
 
-    classes = (
-        "background",
-        "ship",
-        "storage_tank",
-        "baseball_diamond",
-        "tennis_court",
-        "basketball_court",
-        "ground_track_field",
-        "bridge",
-        "large_vehicle",
-        "small_vehicle",
-        "helicopter",
-        "swimming_pool",
-        "roundabout",
-        "soccer_ball_field",
-        "plane",
-        "harbor",
-    )
+    classes = ISAID_CLASSES
     #: The iSAID devkit's mask colours, in the class order above.
     colors = (
         (0, 0, 0),

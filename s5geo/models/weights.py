@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from s5geo.constants import ISAID_CLASSES
 from s5geo.errors import S5GeoError
 
 #: Environment variable naming the weights cache folder.
@@ -42,26 +43,6 @@ _CHUNK = 1 << 18  # 256 KiB per read while downloading, copying and hashing
 _RGB = ("red", "green", "blue")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The 16 MillionSeg / iSAID classes the S4P pre-training head predicts (same order as
-#: ``s5geo.datasets.isaid.ISAIDSegmentation.classes``).
-_MILLIONSEG_CLASSES = (
-    "background",
-    "ship",
-    "storage_tank",
-    "baseball_diamond",
-    "tennis_court",
-    "basketball_court",
-    "ground_track_field",
-    "bridge",
-    "large_vehicle",
-    "small_vehicle",
-    "helicopter",
-    "swimming_pool",
-    "roundabout",
-    "soccer_ball_field",
-    "plane",
-    "harbor",
-)
 
 
 @dataclass(frozen=True)
@@ -286,7 +267,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
         gsd=None,
-        classes=_MILLIONSEG_CLASSES,
+        classes=ISAID_CLASSES,
         licence="Apache-2.0",
         description=(
             "S5 authors' S4P model: UperNet ViT-B (encoder + decoder + 16-class head) pre-trained from "
@@ -305,7 +286,7 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         mean=_IMAGENET_MEAN,
         std=_IMAGENET_STD,
         gsd=None,
-        classes=_MILLIONSEG_CLASSES,
+        classes=ISAID_CLASSES,
         licence="Apache-2.0",
         description=(
             "S5 authors' S4P model: UperNet ViT-L (encoder + decoder + 16-class head) pre-trained from "
