@@ -17,7 +17,9 @@ tiles are left out entirely): use it to choose settings, never the test tiles.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -38,27 +40,52 @@ def run_one(
     held_out: list[str],
     exclude: list[str],
     val_every: int | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Train one model and return its held-out metrics and training log.
 
     S5 methods pre-train on labeled + unlabeled images, then fine-tune on the labeled ones; with
-    ``config.finetune_steps == 0`` the semi-supervised model itself is evaluated (S4 directly).
+    ``config.finetune_steps == 0`` the semi-supervised model itself is evaluated (S4 directly). With
+    ``config.s5_start == "supervised"`` they start from the supervised run's network, kept in
+    ``cache`` by the supervised run (trained there when missing).
     """
     split = dubai.split_dubai(dataset, config.labeled_per_tile, held_out, config.seed, exclude)
     datamodule = dubai.make_datamodule(dataset, split, config)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         final = Path(tmp) / "final.ckpt"
+        sup = (cache or Path(tmp)) / f"supervised-{_supervised_key(config, held_out, exclude)}.ckpt"
         task_class = SupervisedSegmentation if method == "supervised" else dubai.s5_task_class(config, method)
+        start_from = None
+        if method != "supervised" and config.s5_start == "supervised":
+            if not sup.exists():
+                dubai.train_supervised(datamodule, config, sup, progress=False)
+            start_from = sup
         if method == "supervised":
             log = dubai.train_supervised(datamodule, config, final, progress=False, val_every=val_every)
+            if cache is not None:
+                shutil.copyfile(final, sup)
         elif config.finetune_steps == 0:
             log = dubai.pretrain(
-                datamodule, config, final, method=method, progress=False, val_every=val_every
+                datamodule,
+                config,
+                final,
+                method=method,
+                progress=False,
+                val_every=val_every,
+                init_from=start_from,
             )
         else:
             pre = Path(tmp) / "pretrain.ckpt"
-            log = dubai.pretrain(datamodule, config, pre, method=method, progress=False, val_every=val_every)
+            log = dubai.pretrain(
+                datamodule,
+                config,
+                pre,
+                method=method,
+                progress=False,
+                val_every=val_every,
+                init_from=start_from,
+            )
             dubai.finetune(datamodule, config, pre, final, progress=False)
         metrics = dubai.evaluate(task_class, final, datamodule)
     return {
@@ -67,6 +94,26 @@ def run_one(
         "seconds": time.perf_counter() - start,
         "split": {k: len(v) for k, v in split.items()},
     }
+
+
+def _supervised_key(config: dubai.DubaiConfig, held_out: list[str], exclude: list[str]) -> str:
+    """Short hash of everything that defines a supervised run (its checkpoint's name in the cache)."""
+    fields = [
+        "labeled_per_tile",
+        "seed",
+        "model",
+        "model_kwargs",
+        "init_from",
+        "mean",
+        "std",
+        "crop_size",
+        "batch_size",
+        "supervised_steps",
+        "supervised_lr",
+    ]
+    c = config.to_dict()
+    text = json.dumps({**{k: c[k] for k in fields}, "held_out": held_out, "exclude": exclude}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
@@ -126,6 +173,12 @@ def main() -> None:
     parser.add_argument("--tau", type=float, default=defaults.tau)
     parser.add_argument("--ema", type=float, default=None, help="EMA teacher decay (default: none)")
     parser.add_argument(
+        "--s5-start",
+        choices=["weights", "supervised"],
+        default=defaults.s5_start,
+        help="S5 starts from --init-from, or from the supervised run's network",
+    )
+    parser.add_argument(
         "--joint-forward",
         action="store_true",
         help="one forward over labeled + strong images, as the reference (default: one per stream)",
@@ -149,7 +202,7 @@ def main() -> None:
 
     held_out = [args.tune] if args.tune else args.test_tiles
     exclude = args.test_tiles if args.tune else []
-    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "checkpoints").mkdir(parents=True, exist_ok=True)
     log_path = args.out / "runs.jsonl"
     rows = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     dataset = dubai.dubai_dataset(args.data)
@@ -165,6 +218,7 @@ def main() -> None:
         supervised_lr=args.supervised_lr,
         tau=args.tau,
         ema=args.ema,
+        s5_start=args.s5_start,
         joint_forward=args.joint_forward,
         crop_size=args.crop,
         batch_size=args.batch,
@@ -180,9 +234,11 @@ def main() -> None:
                     "held_out": held_out,
                     "config": config.to_dict(),
                 }
-                if any(all(r.get(k) == v for k, v in key.items()) for r in rows):
+                if any(_same_run(r, key) for r in rows):
                     continue
-                result = run_one(dataset, config, method, held_out, exclude, val_every=args.val_every)
+                result = run_one(
+                    dataset, config, method, held_out, exclude, args.val_every, args.out / "checkpoints"
+                )
                 row = {**key, **result}
                 rows.append(row)
                 with log_path.open("a") as f:
@@ -217,6 +273,19 @@ def main() -> None:
     print(summarise(list(latest.values())))
 
 
+#: Settings that only S5 runs use: a supervised run recorded with other values is the same run.
+_S5_ONLY = {"pretrain_steps", "finetune_steps", "lr", "tau", "ema", "s5_start", "joint_forward"}
+
+
+def _same_run(row: dict[str, Any], key: dict[str, Any]) -> bool:
+    """Whether ``row`` already holds the run ``key`` describes (rows from older versions included)."""
+    if any(row.get(k) != v for k, v in key.items() if k != "config"):
+        return False
+    recorded = {"s5_start": "weights", **row["config"]}  # rows written before s5_start existed
+    ignored = _S5_ONLY if key["method"] == "supervised" else set()
+    return all(recorded.get(k) == v for k, v in key["config"].items() if k not in ignored)
+
+
 def _recipe(row: dict[str, Any], method: str) -> dict[str, Any]:
     """The settings that define a method's runs (seed and fraction left out)."""
     c = row["config"]
@@ -231,6 +300,7 @@ def _recipe(row: dict[str, Any], method: str) -> dict[str, Any]:
             "lr",
             "tau",
             "ema",
+            "s5_start",
             "joint_forward",
             "crop_size",
             "batch_size",

@@ -54,6 +54,9 @@ class DubaiConfig:
         mean: per-band input mean in ``[0, 1]`` units (None: the weights' or ImageNet's).
         std: per-band input std in ``[0, 1]`` units (None: the weights' or ImageNet's).
         ema: EMA decay of the pseudo-labelling teacher, None for the network itself (S5).
+        s5_start: where the S5 network starts: ``"weights"`` (``init_from``, as the paper) or
+            ``"supervised"`` (the supervised baseline's trained network, so that the first
+            pseudo-labels come from a trained model; its steps are not counted in ``pretrain_steps``).
         held_out_tiles: tiles used only for evaluation.
         seed: random seed.
     """
@@ -76,8 +79,13 @@ class DubaiConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     ema: float | None = None
+    s5_start: str = "weights"
     held_out_tiles: Sequence[str] = HELD_OUT_TILES
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.s5_start not in ("weights", "supervised"):
+            raise ValueError(f"s5_start must be 'weights' or 'supervised', got {self.s5_start!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (for step fingerprints and reports)."""
@@ -170,8 +178,19 @@ def pretrain(
     method: str = "fixmatch",
     progress: bool = True,
     val_every: int | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Semi-supervised pre-training (FixMatch by default) on labeled + unlabeled images.
+
+    Args:
+        datamodule: labeled + unlabeled streams and the held-out images.
+        config: the experiment's settings.
+        checkpoint: where the trained network is saved.
+        method: a name of :data:`METHODS`.
+        progress: show a step progress bar.
+        val_every: record the validation mIoU every this many steps.
+        init_from: a checkpoint to start from instead of ``config.init_from`` (the supervised
+            network when ``config.s5_start == "supervised"``).
 
     Returns:
         The last logged training values (loss terms, fraction of pixels above tau, lr), and the
@@ -180,9 +199,10 @@ def pretrain(
     seed_everything(config.seed, verbose=False)
     # UniMatch forwards labeled images with the weak ones and the strong views on their own already.
     options = {"joint_forward": config.joint_forward} if method == "fixmatch" else {}
-    task = METHODS[method](
-        **_task_kwargs(config, len(DUBAI_AERIAL["classes"])), tau=config.tau, ema=config.ema, **options
-    )
+    kwargs = _task_kwargs(config, len(DUBAI_AERIAL["classes"]))
+    if init_from is not None:
+        kwargs["init_from"] = str(init_from)
+    task = METHODS[method](**kwargs, tau=config.tau, ema=config.ema, **options)
     return fit_and_save(task, datamodule, config.pretrain_steps, checkpoint, progress, val_every)
 
 

@@ -100,6 +100,17 @@ def load_checkpoint_file(path: str | Path, **kwargs: Any) -> Any:
         raise checkpoint_error(path, error) from error
 
 
+def read_checkpoint_metadata(path: str | Path) -> dict[str, Any] | None:
+    """Return the ``s5geo_metadata`` of a checkpoint (memory-mapped read), None when absent or unreadable."""
+    try:
+        with safe_checkpoint_loading():
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip checkpoint, or not readable: the metadata is optional for callers
+        return None
+    metadata = checkpoint.get(CHECKPOINT_METADATA_KEY) if isinstance(checkpoint, dict) else None
+    return metadata if isinstance(metadata, dict) else None
+
+
 def load_from_checkpoint(cls: type[_T], path: str | Path, **kwargs: Any) -> _T:
     """``cls.load_from_checkpoint(path, weights_only=True, **kwargs)`` with one-line errors.
 

@@ -31,6 +31,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter
 from rasterio.transform import from_origin
 
+from s5geo.inference.loading import read_checkpoint_metadata
 from s5geo.inference.tiling import argmax
 from s5geo.metadata import CHECKPOINT_METADATA_KEY, class_name_tags
 
@@ -167,7 +168,7 @@ class GeoTiffPredictionWriter(BasePredictionWriter):
             return
         metadata = self._checkpoint_metadata
         if metadata is None and getattr(trainer, "ckpt_path", None):
-            metadata = _read_checkpoint_metadata(Path(trainer.ckpt_path))
+            metadata = read_checkpoint_metadata(Path(trainer.ckpt_path))
         for source in (metadata or {}, datamodule):
             get = source.get if isinstance(source, dict) else lambda k, s=source: getattr(s, k, None)
             if not self.classes and get("classes"):
@@ -254,16 +255,6 @@ def _to_numpy(value: Any) -> np.ndarray:
             value = value.float()
         return value.numpy()
     return np.asarray(value)
-
-
-def _read_checkpoint_metadata(path: Path) -> dict[str, Any] | None:
-    """Return ``s5geo_metadata`` of a checkpoint (memory-mapped read), None when absent/unreadable."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not a zip checkpoint, or not readable: metadata is optional here
-        return None
-    metadata = checkpoint.get(CHECKPOINT_METADATA_KEY) if isinstance(checkpoint, dict) else None
-    return metadata if isinstance(metadata, dict) else None
 
 
 def build_vrt(tiles: Sequence[Path], output: Path, nodata: int = 255) -> Path:

@@ -377,12 +377,16 @@ class BaseSegmentationTask(LightningModule):
 def _normalisation(
     mean: Sequence[float] | None, std: Sequence[float] | None, in_channels: int, init_from: str | None
 ) -> tuple[Sequence[float], Sequence[float]]:
-    """Per-band mean/std in ``[0, 1]`` units: as given, else the ``init_from`` weights', else defaults."""
-    entry = _registered_weights(init_from)
-    if entry is not None and len(entry.mean) == in_channels:
-        # Inputs are normalised as the weights were trained, unless the user says otherwise.
-        mean = entry.mean if mean is None else mean
-        std = entry.std if std is None else std
+    """Per-band mean/std in ``[0, 1]`` units: as given, else the ``init_from`` weights', else defaults.
+
+    The weights' normalisation is that of their registry entry, or the one an s5geo checkpoint
+    recorded (e.g. fine-tuning from a pre-training checkpoint keeps its input statistics).
+    """
+    # Inputs are normalised as the weights were trained, unless the user says otherwise.
+    source = _weights_normalisation(init_from) if mean is None or std is None else None
+    if source is not None and len(source[0]) == in_channels:
+        mean = source[0] if mean is None else mean
+        std = source[1] if std is None else std
     if mean is None:
         mean = IMAGENET_MEAN if in_channels == 3 else (0.0,) * in_channels
     if std is None:
@@ -392,6 +396,30 @@ def _normalisation(
             f"mean/std have {len(mean)}/{len(std)} values but the model takes {in_channels} bands"
         )
     return mean, std
+
+
+def _weights_normalisation(init_from: str | None) -> tuple[list[float], list[float]] | None:
+    """Mean/std in ``[0, 1]`` units of a registry entry or an s5geo checkpoint, None if unknown."""
+    entry = _registered_weights(init_from)
+    if entry is not None:
+        return list(entry.mean), list(entry.std)
+    if not init_from or not Path(init_from).is_file():
+        return None
+    from s5geo.inference.loading import read_checkpoint_metadata
+    from s5geo.runtime.bands import model_scale
+
+    recorded = read_checkpoint_metadata(init_from)
+    if recorded is None:
+        return None
+    try:
+        metadata = ModelMetadata.from_dict(recorded)
+        scale = model_scale(metadata)
+        return (
+            [m / s for m, s in zip(metadata.mean, scale, strict=True)],
+            [v / s for v, s in zip(metadata.std, scale, strict=True)],
+        )
+    except (TypeError, ValueError):  # metadata of another version: fall back to the defaults
+        return None
 
 
 def _registered_weights(name: str | None) -> Any:

@@ -94,6 +94,24 @@ def test_init_from_transfers_encoder_decoder(pretrained, tmp_path, tiny_data, nu
     assert task.init_report is not None
 
 
+def test_init_from_checkpoint_keeps_its_input_normalisation(tmp_path) -> None:
+    """Fine-tuning from an s5geo checkpoint normalises inputs as that network was trained."""
+    source = FixMatch(num_classes=4, mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.5], **KW)
+    trainer = _fit(source, TinySemiDataModule(num_classes=4), tmp_path)
+    path = tmp_path / "pretrain.ckpt"
+    trainer.save_checkpoint(path)
+    task = SupervisedSegmentation(num_classes=4, init_from=str(path), **KW)
+    assert task.mean.flatten().tolist() == pytest.approx([0.5, 0.4, 0.3])
+    assert task.std.flatten().tolist() == pytest.approx([0.2, 0.25, 0.5])
+    explicit = SupervisedSegmentation(num_classes=4, init_from=str(path), mean=[0.1, 0.1, 0.1], **KW)
+    assert explicit.mean.flatten().tolist() == pytest.approx([0.1, 0.1, 0.1])
+    assert explicit.std.flatten().tolist() == pytest.approx([0.2, 0.25, 0.5])
+    plain = tmp_path / "plain.pth"
+    torch.save(source.model.state_dict(), plain)  # no recorded statistics: ImageNet's for RGB
+    fallback = SupervisedSegmentation(num_classes=4, init_from=str(plain), **KW)
+    assert fallback.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406])
+
+
 def test_init_from_missing_file_is_a_user_error(tmp_path) -> None:
     task = SupervisedSegmentation(num_classes=3, **KW)
     with pytest.raises(S5GeoError, match="not found"):
