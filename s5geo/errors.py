@@ -21,3 +21,7 @@ class InvalidMaskError(S5GeoError, ValueError):
 
 class OutputExistsError(S5GeoError, FileExistsError):
     """An output file exists and overwriting was not requested."""
+
+
+class SplitError(S5GeoError, ValueError):
+    """A dataset was asked for a split (or corpus part) it does not have."""

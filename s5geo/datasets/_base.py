@@ -6,9 +6,10 @@ values in the image (normalisation happens in the datamodule, on the device) and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import rasterio
@@ -18,10 +19,11 @@ from torch import Tensor
 from torchgeo.datasets import NonGeoDataset
 
 from s5geo.constants import IGNORE_INDEX
-from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError
+from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError, SplitError
 
 Sample = dict[str, Any]
 Transform = Callable[[Sample], Sample]
+T = TypeVar("T")
 
 
 def read_raster(path: str | Path, bands: Sequence[int] | None = None) -> np.ndarray:
@@ -34,8 +36,6 @@ def read_raster(path: str | Path, bands: Sequence[int] | None = None) -> np.ndar
     Raises:
         S5GeoError: if the file cannot be read; the message names the file.
     """
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -47,8 +47,6 @@ def read_raster(path: str | Path, bands: Sequence[int] | None = None) -> np.ndar
 
 def raster_size(path: str | Path) -> tuple[int, int]:
     """``(height, width)`` of a raster, read from its header only."""
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -138,6 +136,28 @@ def check_index_mask(
     )
 
 
+def check_split(dataset: str, split: str, allowed: Sequence[str], argument: str = "split") -> None:
+    """Raise :class:`~s5geo.errors.SplitError` naming ``dataset`` if ``split`` is not ``allowed``."""
+    if split not in allowed:
+        raise SplitError(f"{dataset}: {argument} must be one of {tuple(allowed)}, got {split!r}")
+
+
+def renamed_argument(old: str, new: str, value: T) -> T:
+    """Return ``value``, given under an argument's former name ``old``, warning that it is now ``new``."""
+    warnings.warn(f"{old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
+    return value
+
+
+def size_mismatch(
+    image: str | Path, size: tuple[int, ...], mask: str | Path, mask_size: tuple[int, ...]
+) -> InvalidMaskError:
+    """The error for a mask whose ``(height, width)`` differs from its image's."""
+    return InvalidMaskError(
+        f"{mask}: mask size {mask_size[1]}x{mask_size[0]} does not match image {image} "
+        f"size {size[1]}x{size[0]}"
+    )
+
+
 def layout_error(root: str | Path, problem: str, expected: str) -> DatasetLayoutError:
     """Build an error that says what is wrong in ``root`` and shows the expected layout."""
     return DatasetLayoutError(f"{root}: {problem}. Expected layout: {expected}")
@@ -172,10 +192,7 @@ class SegmentationDataset(NonGeoDataset):
         if record.get("mask") is not None:
             mask = self._load_mask(record["mask"])  # type: ignore[arg-type]
             if mask.shape != tuple(image.shape[-2:]):
-                raise InvalidMaskError(
-                    f"{record['mask']}: mask size {mask.shape[1]}x{mask.shape[0]} does not match image "
-                    f"{record['image']} size {image.shape[-1]}x{image.shape[-2]}"
-                )
+                raise size_mismatch(record["image"], tuple(image.shape[-2:]), record["mask"], mask.shape)  # type: ignore[arg-type]
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
         return self._finish(sample)
 
@@ -203,10 +220,7 @@ class SegmentationDataset(NonGeoDataset):
             image, mask = record["image"], record["mask"]
             size, mask_size = raster_size(image), raster_size(mask)  # type: ignore[arg-type]
             if size != mask_size:
-                raise InvalidMaskError(
-                    f"{mask}: mask size {mask_size[1]}x{mask_size[0]} does not match image "
-                    f"{image} size {size[1]}x{size[0]}"
-                )
+                raise size_mismatch(image, size, mask, mask_size)  # type: ignore[arg-type]
             self._load_mask(mask)  # type: ignore[arg-type]
         return len(records)
 

@@ -23,12 +23,12 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 from torchgeo.datasets import DatasetNotFoundError, NonGeoDataset
 
-from s5geo.datasets._base import Transform, layout_error, rgb_to_index
+from s5geo.datasets._base import rgb_to_index
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import S5GeoError
 
@@ -55,17 +55,9 @@ class ISPRSDataset(TiledSegmentationDataset):
     #: ``"val"`` reads the test tiles: the benchmark has no separate validation set (as in S5).
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
     torchgeo_class: ClassVar[type[NonGeoDataset]]
-    expected_layout: ClassVar[str] = ""
 
     def __init__(
-        self,
-        root: str | Path | None = None,
-        split: str = "train",
-        transforms: Transform | None = None,
-        tile_size: int | None = None,
-        stride: int | None = None,
-        unknown_colors: Literal["error", "ignore"] = "error",
-        checksum: bool = False,
+        self, root: str | Path | None = None, split: str = "train", *, checksum: bool = False, **kwargs: Any
     ) -> None:
         """Open the dataset.
 
@@ -74,26 +66,26 @@ class ISPRSDataset(TiledSegmentationDataset):
                 :attr:`default_root`).
             split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``: the benchmark has no
                 other).
-            transforms: function applied to each sample dict.
-            tile_size: serve ``tile_size`` px windows instead of whole tiles (512 in S5 training).
-            stride: step of the window grid (default ``tile_size``: no overlap).
-            unknown_colors: a label colour that is no class: ``"error"`` raises
-                ``InvalidMaskError``, ``"ignore"`` maps it to 255.
             checksum: check the MD5 of the archives before extracting them.
+            **kwargs: :class:`~s5geo.datasets._tiling.TiledSegmentationDataset` arguments
+                (``transforms``, ``tile_size`` (512 in S5 training), ``stride``, ``unknown``,
+                ``validate``).
 
         Raises:
             DatasetLayoutError: if the files are missing or incomplete.
         """
-        super().__init__(transforms, tile_size, stride)
-        root = self._open_release(root, split, self.splits, unknown_colors)
-        torchgeo_split = "train" if split == "train" else "test"
+        self.checksum = checksum
+        super().__init__(root, split, **kwargs)
+
+    def _find_files(self) -> list[dict[str, Path | None]]:
+        torchgeo_split = "train" if self.split == "train" else "test"
         try:
             # Verifies the folder, extracts the release zips on first use, lists the complete pairs.
             found = self.torchgeo_class(  # type: ignore[call-arg]
-                root=os.fspath(root), split=torchgeo_split, checksum=checksum
+                root=os.fspath(self.root), split=torchgeo_split, checksum=self.checksum
             )
         except DatasetNotFoundError as error:
-            raise layout_error(root, "dataset files not found", self.expected_layout) from error
+            raise self._layout_error("dataset files not found") from error
         complete = {Path(record["image"]): Path(record["mask"]) for record in found.files}
         missing: list[str] = []
         for name in self.torchgeo_class.splits[torchgeo_split]:  # type: ignore[attr-defined]
@@ -101,20 +93,19 @@ class ISPRSDataset(TiledSegmentationDataset):
             if image in complete:
                 continue
             if image.exists() and not mask.exists():
-                raise layout_error(root, f"label {mask} is missing for image {image}", self.expected_layout)
+                raise self._layout_error(f"label {mask} is missing for image {image}")
             if mask.exists() and not image.exists():
-                raise layout_error(root, f"image {image} is missing for label {mask}", self.expected_layout)
+                raise self._layout_error(f"image {image} is missing for label {mask}")
             missing.append(name)
         if not complete:
-            raise layout_error(root, f"none of the {torchgeo_split} tiles was found", self.expected_layout)
+            raise self._layout_error(f"none of the {torchgeo_split} tiles was found")
         if missing:
             warnings.warn(
-                f"{root}: {len(missing)} {torchgeo_split} tile(s) missing, e.g. {missing[0]}; "
+                f"{self.root}: {len(missing)} {torchgeo_split} tile(s) missing, e.g. {missing[0]}; "
                 f"using the {len(complete)} found",
-                stacklevel=3,
+                stacklevel=4,
             )
-        self.files = [{"image": image, "mask": mask} for image, mask in sorted(complete.items())]
-        self._build_tiles()
+        return [{"image": image, "mask": mask} for image, mask in sorted(complete.items())]
 
     def _pair_paths(self, name: str) -> tuple[Path, Path]:
         """Image and label path of one tile of the split list, named as TorchGeo names them."""
@@ -125,7 +116,7 @@ class ISPRSDataset(TiledSegmentationDataset):
             raw,
             self.colors,
             ignore_colors=self.ignore_colors,
-            unknown=self.unknown_colors,
+            unknown=self.unknown,
             path=path,
         )
 

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import rasterio
@@ -37,11 +37,15 @@ from s5geo.datasets._base import (
     Sample,
     SegmentationDataset,
     Transform,
+    check_split,
+    layout_error,
     raster_size,
     read_image,
     read_raster,
+    renamed_argument,
+    size_mismatch,
 )
-from s5geo.errors import InvalidMaskError, S5GeoError
+from s5geo.errors import DatasetLayoutError, S5GeoError
 from s5geo.inference.tiling import window_starts
 
 #: Start offsets of the windows along one axis (see :func:`s5geo.inference.tiling.window_starts`).
@@ -90,23 +94,55 @@ def read_window(path: str | Path, window: Window, bands: Sequence[int] | None = 
 
 
 class TiledSegmentationDataset(SegmentationDataset):
-    """A :class:`SegmentationDataset` that can serve fixed-size windows instead of whole files.
+    """A :class:`SegmentationDataset` with the uniform constructor, serving whole files or fixed windows.
 
-    Subclasses fill ``self.files`` (records ``{"image": path, "mask": path | None}``), then call
-    :meth:`_build_tiles`, and implement :meth:`_mask_from_array`, which turns the raw mask pixels (a
-    ``C x h x w`` array, whole file or window) into class indices. ``image_bands`` (1-based) selects
-    image bands.
+    Subclasses set ``classes``, ``colors``, ``splits`` and ``default_root``, implement
+    :meth:`_find_files` (the ``{"image": path, "mask": path | None}`` records of ``self.split``) and
+    :meth:`_mask_from_array`, which turns raw mask pixels (a ``C x h x w`` array, whole file or
+    window) into class indices. ``image_bands`` (1-based) selects image bands. A subclass with
+    arguments of its own stores them, then calls ``super().__init__``.
     """
 
     #: Folder read when no ``root`` is given.
     default_root: ClassVar[str] = "data"
+    #: Accepted values of ``split``.
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+    #: The folder layout, for error messages.
+    expected_layout: ClassVar[str] = ""
+    #: 1-based image bands to read (None: all).
+    image_bands: Sequence[int] | None = None
 
     def __init__(
         self,
+        root: str | Path | None = None,
+        split: str = "train",
         transforms: Transform | None = None,
         tile_size: int | None = None,
         stride: int | None = None,
+        unknown: Literal["error", "ignore"] = "error",
+        validate: bool = False,
+        *,
+        unknown_colors: Literal["error", "ignore"] | None = None,
     ) -> None:
+        """Open the dataset.
+
+        Args:
+            root: the dataset folder (default :attr:`default_root`).
+            split: one of :attr:`splits`.
+            transforms: function applied to each sample dict.
+            tile_size: serve ``tile_size`` px windows instead of whole files.
+            stride: step of the window grid (default ``tile_size``: no overlap).
+            unknown: a mask value or colour that is no class: ``"error"`` raises
+                :class:`~s5geo.errors.InvalidMaskError` when it is read, ``"ignore"`` maps it to 255.
+            validate: check every mask's values and size now (with a progress bar), see
+                :meth:`validate`.
+            unknown_colors: former name of ``unknown`` (deprecated).
+
+        Raises:
+            SplitError: if ``split`` is not one of :attr:`splits`.
+            DatasetLayoutError: if folders or files are missing.
+            InvalidMaskError: with ``validate=True``, naming the first bad mask.
+        """
         super().__init__(transforms)
         if tile_size is not None:
             if tile_size <= 0:
@@ -115,31 +151,33 @@ class TiledSegmentationDataset(SegmentationDataset):
             window_starts(tile_size, tile_size, stride)  # validates the stride
         elif stride is not None:
             raise ValueError("stride is only used with tile_size")
+        if unknown_colors is not None:
+            unknown = renamed_argument("unknown_colors", "unknown", unknown_colors)
+        check_split(type(self).__name__, split, self.splits)
+        if unknown not in ("error", "ignore"):
+            raise S5GeoError(f"unknown must be 'error' or 'ignore', got {unknown!r}")
         self.tile_size = tile_size
         self.stride = stride
         self.tiles: list[Tile] = []
-        self.image_bands: Sequence[int] | None = None
-
-    def _check_split(self, split: str, allowed: Sequence[str]) -> None:
-        """Raise :class:`~s5geo.errors.S5GeoError` naming the dataset if ``split`` is not allowed."""
-        if split not in allowed:
-            raise S5GeoError(f"{type(self).__name__}: split must be one of {tuple(allowed)}, got {split!r}")
-
-    def _open_release(
-        self, root: str | Path | None, split: str, allowed: Sequence[str], unknown_colors: str
-    ) -> Path:
-        """Check ``split`` and ``unknown_colors``, set ``root`` (default :attr:`default_root`), ``split``.
-
-        Returns:
-            The root folder.
-        """
-        self._check_split(split, allowed)
-        if unknown_colors not in ("error", "ignore"):
-            raise S5GeoError(f"unknown_colors must be 'error' or 'ignore', got {unknown_colors!r}")
         self.root = Path(self.default_root if root is None else root)
         self.split = split
-        self.unknown_colors = unknown_colors
-        return self.root
+        self.unknown = unknown
+        self.files = self._find_files()
+        self._build_tiles()
+        if validate:
+            self.validate(progress=True)
+
+    def _find_files(self) -> list[dict[str, Path | None]]:
+        """The image/mask records of ``self.split`` under ``self.root``, in a fixed order."""
+        raise NotImplementedError
+
+    def _split_parts(self) -> tuple[str, ...]:
+        """The splits that make up ``self.split``: ``"trainval"`` is train and val."""
+        return ("train", "val") if self.split == "trainval" else (self.split,)
+
+    def _layout_error(self, problem: str) -> DatasetLayoutError:
+        """A :class:`~s5geo.errors.DatasetLayoutError` about ``root`` showing :attr:`expected_layout`."""
+        return layout_error(self.root, problem, self.expected_layout)
 
     def _build_tiles(self) -> None:
         """Lay the window grid over every file (headers only); check image and mask sizes agree."""
@@ -147,15 +185,12 @@ class TiledSegmentationDataset(SegmentationDataset):
         if self.tile_size is None:
             return
         for index, record in enumerate(self.files):
-            height, width = raster_size(record["image"])  # type: ignore[arg-type]
+            size = raster_size(record["image"])  # type: ignore[arg-type]
             if record.get("mask") is not None:
-                mask_height, mask_width = raster_size(record["mask"])  # type: ignore[arg-type]
-                if (mask_height, mask_width) != (height, width):
-                    raise InvalidMaskError(
-                        f"{record['mask']}: mask size {mask_width}x{mask_height} does not match "
-                        f"image {record['image']} size {width}x{height}"
-                    )
-            self.tiles.extend(tile_grid(height, width, self.tile_size, self.stride, index))
+                mask_size = raster_size(record["mask"])  # type: ignore[arg-type]
+                if mask_size != size:
+                    raise size_mismatch(record["image"], size, record["mask"], mask_size)  # type: ignore[arg-type]
+            self.tiles.extend(tile_grid(*size, self.tile_size, self.stride, index))
 
     def __len__(self) -> int:
         return len(self.files) if self.tile_size is None else len(self.tiles)

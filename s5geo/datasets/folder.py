@@ -140,6 +140,7 @@ class SegmentationFolder(SegmentationDataset):
         image_extensions: Sequence[str] = IMAGE_EXTENSIONS,
         mask_extensions: Sequence[str] = MASK_EXTENSIONS,
         transforms: Transform | None = None,
+        validate: bool = False,
     ) -> None:
         """Find the image/mask pairs.
 
@@ -160,9 +161,12 @@ class SegmentationFolder(SegmentationDataset):
             image_extensions: image file extensions considered in folders.
             mask_extensions: mask file extensions considered in folders.
             transforms: function applied to each sample.
+            validate: check every mask's values and size now, with a progress bar (see
+                :meth:`~s5geo.datasets._base.SegmentationDataset.validate`).
 
         Raises:
             DatasetLayoutError: if no pairs are found or an image has no mask.
+            InvalidMaskError: with ``validate=True``, naming the first bad mask.
             ValueError: on inconsistent arguments.
         """
         super().__init__(transforms)
@@ -212,6 +216,8 @@ class SegmentationFolder(SegmentationDataset):
                 if not path.is_file():
                     raise layout_error(where, f"missing file {path}", FOLDER_LAYOUT)
         self.files = [{"image": i, "mask": m} for i, m in found]
+        if validate:
+            self.validate(progress=True)
 
     @classmethod
     def dubai_aerial(cls, root: PathLike, **kwargs: Any) -> SegmentationFolder:

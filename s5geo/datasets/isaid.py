@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
 from s5geo.constants import ISAID_CLASSES
-from s5geo.datasets._base import Sample, Transform, layout_error, rgb_to_index
+from s5geo.datasets._base import Sample, Transform, renamed_argument, rgb_to_index
 from s5geo.datasets._layout import ARCHIVE_SUFFIXES
 from s5geo.datasets._tiling import TiledSegmentationDataset
-from s5geo.errors import S5GeoError
 
 PathLike = str | os.PathLike[str]
 
@@ -73,7 +72,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
 
     Example:
         >>> ds = ISAIDSegmentation("data/iSAID", split="train")  # 1024-px patches
-        >>> ds = ISAIDSegmentation("data/iSAID", split="val", patch_size=None)  # whole images
+        >>> ds = ISAIDSegmentation("data/iSAID", split="val", tile_size=None)  # whole images
     """
 
     classes = ISAID_CLASSES
@@ -97,39 +96,38 @@ class ISAIDSegmentation(TiledSegmentationDataset):
         (0, 100, 155),
     )
     splits = ("train", "val")
+    expected_layout = ISAID_LAYOUT
 
     def __init__(
         self,
-        root: PathLike = "data",
-        split: Literal["train", "val"] = "train",
-        patch_size: int | None = 1024,
-        stride: int | None = None,
-        unknown: Literal["error", "ignore"] = "error",
+        root: PathLike | None = None,
+        split: str = "train",
         transforms: Transform | None = None,
+        tile_size: int | None = 1024,
+        **kwargs: Any,
     ) -> None:
         """Find the images and masks of one split.
 
         Args:
-            root: folder holding ``train/`` and ``val/``.
+            root: folder holding ``train/`` and ``val/`` (default :attr:`default_root`).
             split: ``"train"`` or ``"val"``.
-            patch_size: patch side in pixels, or None for whole images.
-            stride: step between patches (default: ``patch_size``, no overlap).
-            unknown: a mask colour outside the palette raises (``"error"``) or becomes 255.
             transforms: function applied to each sample.
+            tile_size: patch side in pixels, or None for whole images.
+            **kwargs: :class:`~s5geo.datasets._tiling.TiledSegmentationDataset` arguments
+                (``stride``, ``unknown``, ``validate``); ``patch_size`` is the former name of
+                ``tile_size`` (deprecated).
 
         Raises:
-            S5GeoError: if ``split`` is not ``"train"`` or ``"val"``.
+            SplitError: if ``split`` is not ``"train"`` or ``"val"``.
             DatasetLayoutError: if the split folder, an image or a mask is missing.
             InvalidMaskError: (when read) on an unknown colour or an image/mask size mismatch.
         """
-        if split not in self.splits:
-            raise S5GeoError(f"ISAIDSegmentation: split must be one of {self.splits}, got {split!r}")
-        super().__init__(transforms, tile_size=patch_size, stride=stride)
-        self.root = Path(root)
-        self.split = split
-        self.unknown = unknown
-        self.files = self._find(self.root / split)
-        self._build_tiles()
+        if "patch_size" in kwargs:
+            tile_size = renamed_argument("patch_size", "tile_size", kwargs.pop("patch_size"))
+        super().__init__(root, split, transforms, tile_size, **kwargs)
+
+    def _find_files(self) -> list[dict[str, Path | None]]:
+        return self._find(self.root / self.split)
 
     def _find(self, split_dir: Path) -> list[dict[str, Path | None]]:
         """Pair the images and semantic masks found below ``split_dir`` (see the module docstring)."""
@@ -138,7 +136,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
             hint = (
                 f"; found {', '.join(zips)} in {self.root}: unpack the split into {split_dir}" if zips else ""
             )
-            raise layout_error(self.root, f"missing folder {split_dir}{hint}", ISAID_LAYOUT)
+            raise self._layout_error(f"missing folder {split_dir}{hint}")
         pngs, archives = _walk(split_dir)
         images: dict[str, Path] = {}
         masks: dict[str, Path] = {}
@@ -150,9 +148,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
             else:
                 found, key = images, path.stem
             if key in found:
-                raise layout_error(
-                    self.root, f"{path.name} is found twice: {found[key]} and {path}; keep one", ISAID_LAYOUT
-                )
+                raise self._layout_error(f"{path.name} is found twice: {found[key]} and {path}; keep one")
             found[key] = path
         unpack = ""
         if archives:
@@ -161,16 +157,14 @@ class ISAIDSegmentation(TiledSegmentationDataset):
                 f"; found {names}: unzip each into the folder that holds it (unzip -n <zip> -d <its folder>)"
             )
         if not images:
-            raise layout_error(self.root, f"no .png image below {split_dir}{unpack}", ISAID_LAYOUT)
+            raise self._layout_error(f"no .png image below {split_dir}{unpack}")
         missing = sorted(set(images) - set(masks))
         if missing:
             first = images[missing[0]]
             semantic = split_dir / "Semantic_masks" / "images"
             looked = (semantic if semantic.is_dir() else first.parent) / (missing[0] + MASK_SUFFIX)
-            raise layout_error(
-                self.root,
-                f"{len(missing)} image(s) without a mask, e.g. {first.name} (looked for {looked}){unpack}",
-                ISAID_LAYOUT,
+            raise self._layout_error(
+                f"{len(missing)} image(s) without a mask, e.g. {first.name} (looked for {looked}){unpack}"
             )
         return [{"image": images[key], "mask": masks[key]} for key in sorted(images)]
 

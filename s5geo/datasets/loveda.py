@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from torchgeo.datasets import DatasetNotFoundError
 from torchgeo.datasets import LoveDA as TorchGeoLoveDA
 
-from s5geo.datasets._base import IGNORE_INDEX, Transform, layout_error
+from s5geo.datasets._base import IGNORE_INDEX
 from s5geo.datasets._layout import archive_hint, extraction_pending, safe_extract
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import InvalidMaskError, S5GeoError
@@ -61,54 +61,53 @@ class LoveDA(TiledSegmentationDataset):
     #: Raw mask value -> class index (0 = no-data -> ignore).
     lut: ClassVar[np.ndarray] = np.array([IGNORE_INDEX, 0, 1, 2, 3, 4, 5, 6], dtype=np.uint8)
 
+    default_root: ClassVar[str] = "data/loveda"
+    expected_layout: ClassVar[str] = EXPECTED_LAYOUT
+
     def __init__(
         self,
-        root: str | Path = "data/loveda",
+        root: str | Path | None = None,
         split: str = "train",
-        transforms: Transform | None = None,
+        *,
         scene: Sequence[str] = ("urban", "rural"),
-        tile_size: int | None = None,
-        stride: int | None = None,
+        **kwargs: Any,
     ) -> None:
         """Open the dataset.
 
         Args:
-            root: folder holding ``Train/``, ``Val/`` and ``Test/``.
+            root: folder holding ``Train/``, ``Val/`` and ``Test/`` (default :attr:`default_root`).
             split: ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
-            transforms: function applied to each sample dict.
             scene: ``"urban"``, ``"rural"`` or both.
-            tile_size: serve ``tile_size`` px windows instead of whole images.
-            stride: step of the window grid (default ``tile_size``).
+            **kwargs: :class:`~s5geo.datasets._tiling.TiledSegmentationDataset` arguments
+                (``transforms``, ``tile_size``, ``stride``, ``unknown``, ``validate``).
 
         Raises:
             DatasetLayoutError: if the scene folders, images or masks are missing.
         """
-        super().__init__(transforms, tile_size, stride)
-        self._check_split(split, self.splits)
         scene = [scene] if isinstance(scene, str) else list(scene)
         if not scene or any(name not in self.scenes for name in scene):
             raise S5GeoError(f"LoveDA: scene must be taken from {self.scenes}, got {scene}")
-        self.root = Path(root)
-        self.split = split
         self.scene = tuple(scene)
-        for part in ("train", "val") if split == "trainval" else (split,):
+        super().__init__(root, split, **kwargs)
+
+    def _find_files(self) -> list[dict[str, Path | None]]:
+        files: list[dict[str, Path | None]] = []
+        for part in self._split_parts():
             base = self._part_root(part)
             try:
-                found = TorchGeoLoveDA(root=os.fspath(base), split=part, scene=list(scene))
+                found = TorchGeoLoveDA(root=os.fspath(base), split=part, scene=list(self.scene))
             except DatasetNotFoundError as error:
-                folders = ", ".join(f"{part.capitalize()}/{name.capitalize()}" for name in scene)
+                folders = ", ".join(f"{part.capitalize()}/{name.capitalize()}" for name in self.scene)
                 hint = archive_hint([self.root], self.root)
-                raise layout_error(root, f"missing folder(s) {folders}{hint}", EXPECTED_LAYOUT) from error
+                raise self._layout_error(f"missing folder(s) {folders}{hint}") from error
             if not found.files:
-                raise layout_error(root, f"no {part} images found", EXPECTED_LAYOUT)
+                raise self._layout_error(f"no {part} images found")
             for record in found.files:
                 mask = Path(record["mask"]) if "mask" in record else None
                 if mask is not None and not mask.exists():
-                    raise layout_error(
-                        root, f"mask {mask} is missing for image {record['image']}", EXPECTED_LAYOUT
-                    )
-                self.files.append({"image": Path(record["image"]), "mask": mask})
-        self._build_tiles()
+                    raise self._layout_error(f"mask {mask} is missing for image {record['image']}")
+                files.append({"image": Path(record["image"]), "mask": mask})
+        return files
 
     def _part_root(self, part: str) -> Path:
         """Folder holding ``<Part>/<Scene>``: ``root``, after extracting ``<Part>.zip`` if needed."""
@@ -127,6 +126,11 @@ class LoveDA(TiledSegmentationDataset):
             raise InvalidMaskError(f"{path}: expected a 1-band mask, found {raw.shape[0]} bands")
         values = raw[0]
         if values.max(initial=0) >= len(self.lut):
-            bad = np.unique(values[values >= len(self.lut)]).tolist()
+            outside = values >= len(self.lut)
+            if self.unknown == "ignore":
+                return np.where(outside, IGNORE_INDEX, self.lut[np.where(outside, 0, values)]).astype(
+                    np.uint8
+                )
+            bad = np.unique(values[outside]).tolist()
             raise InvalidMaskError(f"{path}: mask value(s) {bad} outside 0..7 (0 = no-data)")
         return self.lut[values]

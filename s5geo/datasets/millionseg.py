@@ -26,11 +26,11 @@ from typing import Literal
 
 import numpy as np
 
-from s5geo.datasets._base import SegmentationDataset, Transform, check_index_mask, layout_error
+from s5geo.datasets._base import SegmentationDataset, Transform, check_index_mask, check_split, layout_error
 from s5geo.datasets._base import read_index_mask as _read_index_mask
 from s5geo.datasets._layout import archive_hint, descend_nested
 from s5geo.datasets.isaid import ISAIDSegmentation
-from s5geo.errors import DatasetLayoutError, S5GeoError
+from s5geo.errors import DatasetLayoutError, S5GeoError, SplitError
 
 PathLike = str | os.PathLike[str]
 Part = Literal["labeled", "unlabeled", "pseudo_labeled"]
@@ -123,6 +123,7 @@ class MillionSeg(SegmentationDataset):
         manifest: PathLike | None = None,
         transforms: Transform | None = None,
         split: Split = "train",
+        validate: bool = False,
     ) -> None:
         """Find the files of one part.
 
@@ -132,17 +133,19 @@ class MillionSeg(SegmentationDataset):
             manifest: optional list of files (see the class docstring); no directory walk then.
             transforms: function applied to each sample.
             split: ``"train"`` or ``"val"`` (labeled part only; the unlabeled part has no split).
+            validate: check every mask's values and size now, with a progress bar (see
+                :meth:`~s5geo.datasets._base.SegmentationDataset.validate`).
 
         Raises:
             DatasetLayoutError: if folders or files are missing, or the manifest lists no sample.
-            S5GeoError: on a bad ``split`` or a malformed manifest line.
+            SplitError: on a bad ``part`` or ``split``.
+            S5GeoError: on a malformed manifest line.
+            InvalidMaskError: with ``validate=True``, naming the first bad mask.
         """
-        if part not in PARTS:
-            raise ValueError(f"part must be one of {PARTS}, not {part!r}")
-        if split not in SPLITS:
-            raise S5GeoError(f"MillionSeg: split must be one of {SPLITS}, got {split!r}")
+        check_split("MillionSeg", part, PARTS, argument="part")
+        check_split("MillionSeg", split, SPLITS)
         if split != "train" and part != "labeled":
-            raise S5GeoError(f"MillionSeg: the {part} part has no {split!r} split (only 'labeled' has)")
+            raise SplitError(f"MillionSeg: the {part} part has no {split!r} split (only 'labeled' has)")
         super().__init__(transforms)
         self.root = Path(root)
         self.part = part
@@ -158,6 +161,8 @@ class MillionSeg(SegmentationDataset):
             {"image": self.root / image, "mask": None if mask is None else self.root / mask}
             for image, mask in records
         ]
+        if validate:
+            self.validate(progress=True)
 
     @staticmethod
     def list_files(root: PathLike, part: Part, split: Split = "train") -> list[tuple[str, str | None]]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from s5geo.datasets._base import Transform, check_index_mask, layout_error
+from s5geo.datasets._base import check_index_mask, layout_error
 from s5geo.datasets._layout import archive_hint, extraction_pending, safe_extract
 from s5geo.datasets._tiling import TiledSegmentationDataset
 from s5geo.errors import InvalidMaskError, S5GeoError
@@ -75,6 +75,8 @@ class OpenEarthMap(TiledSegmentationDataset):
         (222, 31, 7),
     )
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "trainval")
+    default_root: ClassVar[str] = "data/openearthmap"
+    expected_layout: ClassVar[str] = EXPECTED_LAYOUT
     #: Region folders whose images come from xBD (from the release's ``xbd_files.csv``).
     xbd_regions: ClassVar[frozenset[str]] = frozenset(
         {
@@ -104,37 +106,30 @@ class OpenEarthMap(TiledSegmentationDataset):
     )
 
     def __init__(
-        self,
-        root: str | Path = "data/openearthmap",
-        split: str = "train",
-        transforms: Transform | None = None,
-        exclude_xbd: bool = True,
-        tile_size: int | None = None,
-        stride: int | None = None,
+        self, root: str | Path | None = None, split: str = "train", *, exclude_xbd: bool = True, **kwargs: Any
     ) -> None:
         """Open the dataset.
 
         Args:
-            root: the release folder (split lists and region folders).
+            root: the release folder (split lists and region folders; default :attr:`default_root`).
             split: ``"train"``, ``"val"``, ``"test"`` or ``"trainval"``.
-            transforms: function applied to each sample dict.
             exclude_xbd: drop the xBD-derived regions (see the class docstring).
-            tile_size: serve ``tile_size`` px windows instead of whole images.
-            stride: step of the window grid (default ``tile_size``).
+            **kwargs: :class:`~s5geo.datasets._tiling.TiledSegmentationDataset` arguments
+                (``transforms``, ``tile_size``, ``stride``, ``unknown``, ``validate``).
 
         Raises:
             DatasetLayoutError: if a split list, a listed image or a train/val label is missing.
         """
-        super().__init__(transforms, tile_size, stride)
-        self._check_split(split, self.splits)
-        self.root = self._release_root(Path(root), "train" if split == "trainval" else split)
-        self.split = split
         self.exclude_xbd = exclude_xbd
-        for part in ("train", "val") if split == "trainval" else (split,):
-            self._add_split(part)
-        if not self.files:
-            raise layout_error(root, f"the {split} list names no usable file", EXPECTED_LAYOUT)
-        self._build_tiles()
+        super().__init__(root, split, **kwargs)
+
+    def _find_files(self) -> list[dict[str, Path | None]]:
+        given = self.root
+        self.root = self._release_root(given, self._split_parts()[0])
+        files = [record for part in self._split_parts() for record in self._list_split(part)]
+        if not files:
+            raise layout_error(given, f"the {self.split} list names no usable file", EXPECTED_LAYOUT)
+        return files
 
     @staticmethod
     def _release_root(root: Path, part: str) -> Path:
@@ -165,12 +160,13 @@ class OpenEarthMap(TiledSegmentationDataset):
             raise S5GeoError(f"OpenEarthMap: {name!r} is not a file name of the form <region>_<n>.tif")
         return match["region"]
 
-    def _add_split(self, part: str) -> None:
+    def _list_split(self, part: str) -> list[dict[str, Path | None]]:
         listing = self.root / f"{part}.txt"
         if not listing.is_file():
             hint = archive_hint([self.root], self.root)
-            raise layout_error(self.root, f"split list {listing} is missing{hint}", EXPECTED_LAYOUT)
+            raise self._layout_error(f"split list {listing} is missing{hint}")
         names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        files: list[dict[str, Path | None]] = []
         missing_images: list[Path] = []
         for name in names:
             name = name if name.endswith(".tif") else f"{name}.tif"
@@ -184,11 +180,9 @@ class OpenEarthMap(TiledSegmentationDataset):
                 continue
             if not mask.exists():  # type: ignore[union-attr]
                 if part != "test":
-                    raise layout_error(
-                        self.root, f"label {mask} is missing for image {image}", EXPECTED_LAYOUT
-                    )
+                    raise self._layout_error(f"label {mask} is missing for image {image}")
                 mask = None
-            self.files.append({"image": image, "mask": mask})
+            files.append({"image": image, "mask": mask})
         if missing_images:
             first = missing_images[0]
             hint = ""
@@ -197,13 +191,12 @@ class OpenEarthMap(TiledSegmentationDataset):
                     " (an xBD region: add its images with the release's compile_xbd.py, "
                     "or use exclude_xbd=True)"
                 )
-            raise layout_error(
-                self.root,
-                f"{len(missing_images)} image(s) listed in {part}.txt are missing, e.g. {first}{hint}",
-                EXPECTED_LAYOUT,
+            raise self._layout_error(
+                f"{len(missing_images)} image(s) listed in {part}.txt are missing, e.g. {first}{hint}"
             )
+        return files
 
     def _mask_from_array(self, raw: np.ndarray, path: Path) -> np.ndarray:
         if raw.shape[0] != 1:
             raise InvalidMaskError(f"{path}: expected a 1-band label, found {raw.shape[0]} bands")
-        return check_index_mask(raw[0], self.num_classes, path)
+        return check_index_mask(raw[0], self.num_classes, path, unknown=self.unknown)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar
 
 from torchgeo.datasets import Potsdam2D
 
-from s5geo.datasets._base import Transform
 from s5geo.datasets._isprs import ISPRSDataset, band_indices
 
 
@@ -44,35 +43,26 @@ class Potsdam(ISPRSDataset):
         self,
         root: str | Path | None = None,
         split: str = "train",
-        transforms: Transform | None = None,
-        tile_size: int | None = None,
-        stride: int | None = None,
+        *,
         bands: Sequence[str] = ("R", "G", "B"),
-        unknown_colors: Literal["error", "ignore"] = "error",
-        checksum: bool = False,
+        **kwargs: Any,
     ) -> None:
         """Open the dataset.
 
         Args:
             root: folder with the release archives or their extracted contents (default
                 :attr:`default_root`).
-            split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``: the benchmark has no
-                other).
-            transforms: function applied to each sample dict.
-            tile_size: serve ``tile_size`` px windows instead of whole tiles (512 in S5 training).
-            stride: step of the window grid (default ``tile_size``: no overlap).
+            split: ``"train"``, ``"val"`` or ``"test"`` (``val`` = ``test``).
             bands: image bands to read, from ``("R", "G", "B", "IR")``.
-            unknown_colors: a label colour that is no class: ``"error"`` raises
-                ``InvalidMaskError``, ``"ignore"`` maps it to 255.
-            checksum: check the MD5 of the archives before extracting them.
+            **kwargs: :class:`~s5geo.datasets._isprs.ISPRSDataset` arguments (``transforms``,
+                ``tile_size``, ``stride``, ``unknown``, ``checksum``, ``validate``).
 
         Raises:
             DatasetLayoutError: if the files are missing or incomplete.
         """
-        band_list = band_indices(bands, self.all_bands, type(self).__name__)
-        super().__init__(root, split, transforms, tile_size, stride, unknown_colors, checksum)
+        self.image_bands = band_indices(bands, self.all_bands, type(self).__name__)
         self.bands = tuple(bands)
-        self.image_bands = band_list
+        super().__init__(root, split, **kwargs)
 
     def _pair_paths(self, name: str) -> tuple[Path, Path]:
         image = self.root / Potsdam2D.image_root / f"{name}_RGBIR.tif"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from s5geo.datasets._drone import DroneSegmentationDataset
+from s5geo.datasets._drone import UDD_COLORS, DroneSegmentationDataset
 
 
 class UDD6(DroneSegmentationDataset):
@@ -34,13 +34,5 @@ class UDD6(DroneSegmentationDataset):
         "vehicle",
         "roof",
     )
-    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
-        (0, 0, 0),
-        (102, 102, 156),
-        (128, 64, 128),
-        (107, 142, 35),
-        (0, 0, 142),
-        (70, 70, 70),
-    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = UDD_COLORS
     default_root: ClassVar[str] = "data/udd6"
-    splits: ClassVar[tuple[str, ...]] = ("train", "val")

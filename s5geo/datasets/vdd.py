@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from s5geo.datasets._drone import DroneSegmentationDataset
+from s5geo.datasets._drone import UDD_COLORS, DroneSegmentationDataset
 
 
 class VDD(DroneSegmentationDataset):
@@ -36,14 +36,6 @@ class VDD(DroneSegmentationDataset):
         "roof",
         "water",
     )
-    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (
-        (0, 0, 0),
-        (102, 102, 156),
-        (128, 64, 128),
-        (107, 142, 35),
-        (0, 0, 142),
-        (70, 70, 70),
-        (28, 134, 238),
-    )
+    colors: ClassVar[tuple[tuple[int, int, int], ...]] = (*UDD_COLORS, (28, 134, 238))
     default_root: ClassVar[str] = "data/vdd"
-    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+    splits: ClassVar[tuple[str, ...]] = ("train", "val", "test", "trainval")
