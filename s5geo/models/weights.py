@@ -174,12 +174,72 @@ def _package(variant: int, sha256: str, file_name: str) -> WeightsEntry:
     )
 
 
-_S5_S4P_PAGE = "https://huggingface.co/lianglyu/S5"
+def _by_hand(
+    name: str,
+    architecture: str,
+    layout: str,
+    source: str,
+    file_name: str,
+    licence: str,
+    description: str,
+    classes: tuple[str, ...] | None = None,
+) -> WeightsEntry:
+    """RGB weights with ImageNet normalisation and no published hash, downloaded by hand from ``source``."""
+    return WeightsEntry(
+        name=name,
+        architecture=architecture,
+        source=source,
+        file_name=file_name,
+        sha256=None,
+        layout=layout,
+        bands=_RGB,
+        mean=_IMAGENET_MEAN,
+        std=_IMAGENET_STD,
+        gsd=None,
+        classes=classes,
+        licence=licence,
+        description=description,
+        manual=True,
+    )
+
+
+def _mae(size: str, source: str, file_name: str, licence: str, description: str) -> WeightsEntry:
+    """A MAE-pre-trained ViT backbone for ``upernet_vit_<size>``."""
+    return _by_hand(f"mae_vit_{size}", f"upernet_vit_{size}", "mae", source, file_name, licence, description)
+
+
+_S5_PAGE = "https://huggingface.co/lianglyu/S5"
 _S5_NOTE = (
     "The authors publish it on their Hugging Face page and on Baidu Netdisk "
     "(https://pan.baidu.com/s/{share}, extraction code {code}); no direct file URL or SHA-256 is "
     "published, so download it there and hand it in with --file."
 )
+
+
+def _s5(
+    name: str,
+    architecture: str,
+    file_name: str,
+    description: str,
+    share: tuple[str, str],
+    classes: tuple[str, ...] | None = None,
+) -> WeightsEntry:
+    """A model the S5 authors publish (Apache-2.0); ``share``: its Baidu Netdisk share and extraction code."""
+    note = _S5_NOTE.format(share=share[0], code=share[1])
+    return _by_hand(
+        name,
+        architecture,
+        "s5",
+        _S5_PAGE,
+        file_name,
+        "Apache-2.0",
+        f"{description} {note}",
+        classes,
+    )
+
+
+_S4P_SHARE = ("1MC3moItUZvriXFeKj7I2jA", "huuh")
+_MOE_SHARE = ("1omtC2Lgrv9MZfMWmourA9g", "4xvx")
 
 _ENTRIES: tuple[WeightsEntry, ...] = (
     _package(
@@ -197,146 +257,67 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
         "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
         "efficientnet-lite2-9656183e.pth",
     ),
-    WeightsEntry(
-        name="mae_vit_b",
-        architecture="upernet_vit_b",
-        source="https://1drv.ms/u/s!AimBgYV7JjTlgUPBC6cvpo4oZDSR?e=kNCAhO",
-        file_name="vit-b-checkpoint-1599.pth",
-        sha256=None,
-        layout="mae",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=None,
-        licence="MIT (RVSA repository)",
-        description=(
-            "ViT-B/16 MAE pre-trained 1600 epochs on MillionAID at 224 px (RVSA authors); the start "
-            "point of S5 pre-training for ViT-B. Shared as a OneDrive link (the RVSA repository's "
-            "README), not a direct URL: download it there and hand it in with --file."
-        ),
-        manual=True,
+    _mae(
+        "b",
+        "https://1drv.ms/u/s!AimBgYV7JjTlgUPBC6cvpo4oZDSR?e=kNCAhO",
+        "vit-b-checkpoint-1599.pth",
+        "MIT (RVSA repository)",
+        "ViT-B/16 MAE pre-trained 1600 epochs on MillionAID at 224 px (RVSA authors); the start "
+        "point of S5 pre-training for ViT-B. Shared as a OneDrive link (the RVSA repository's "
+        "README), not a direct URL: download it there and hand it in with --file.",
     ),
-    WeightsEntry(
-        name="mae_vit_l",
-        architecture="upernet_vit_l",
-        source="https://pan.baidu.com/s/1Zh6yv2AouboGEP4phyR7xA?pwd=yqv9",
-        file_name="vit-l-mae-checkpoint-1599.pth",
-        sha256=None,
-        layout="mae",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=None,
-        licence="MIT (MTP repository)",
-        description=(
-            "ViT-L/16 MAE pre-trained on MillionAID (MTP authors' backbone weights); the start point of "
-            "S5 pre-training for ViT-L. Shared on Baidu Netdisk and OneDrive folders (the MTP "
-            "repository's README), not a direct URL: download it there and hand it in with --file."
-        ),
-        manual=True,
+    _mae(
+        "l",
+        "https://pan.baidu.com/s/1Zh6yv2AouboGEP4phyR7xA?pwd=yqv9",
+        "vit-l-mae-checkpoint-1599.pth",
+        "MIT (MTP repository)",
+        "ViT-L/16 MAE pre-trained on MillionAID (MTP authors' backbone weights); the start point of "
+        "S5 pre-training for ViT-L. Shared on Baidu Netdisk and OneDrive folders (the MTP "
+        "repository's README), not a direct URL: download it there and hand it in with --file.",
     ),
-    WeightsEntry(
-        name="mae_vit_h",
-        architecture="upernet_vit_h",
-        source="https://github.com/MiliLab/S5",
-        file_name="vit-h-mae-checkpoint-1599.pth",
-        sha256=None,
-        layout="mae",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=None,
-        licence="unknown",
-        description=(
-            "ViT-H/16 MAE pre-trained on MillionAID, the file name the S5 pre-training code expects. "
-            "No public download link was found; if you have the file, hand it in with --file."
-        ),
-        manual=True,
+    _mae(
+        "h",
+        "https://github.com/MiliLab/S5",
+        "vit-h-mae-checkpoint-1599.pth",
+        "unknown",
+        "ViT-H/16 MAE pre-trained on MillionAID, the file name the S5 pre-training code expects. "
+        "No public download link was found; if you have the file, hand it in with --file.",
     ),
-    WeightsEntry(
-        name="s4p_vit_b",
-        architecture="upernet_vit_b",
-        source=_S5_S4P_PAGE,
-        file_name="vit_b_s4p_upernet.pth",
-        sha256=None,
-        layout="s5",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=ISAID_CLASSES,
-        licence="Apache-2.0",
-        description=(
-            "S5 authors' S4P model: UperNet ViT-B (encoder + decoder + 16-class head) pre-trained from "
-            "MAE with FixMatch on RS4P-1M. " + _S5_NOTE.format(share="1MC3moItUZvriXFeKj7I2jA", code="huuh")
-        ),
-        manual=True,
+    _s5(
+        "s4p_vit_b",
+        "upernet_vit_b",
+        "vit_b_s4p_upernet.pth",
+        "S5 authors' S4P model: UperNet ViT-B (encoder + decoder + 16-class head) pre-trained from "
+        "MAE with FixMatch on RS4P-1M.",
+        _S4P_SHARE,
+        ISAID_CLASSES,
     ),
-    WeightsEntry(
-        name="s4p_vit_l",
-        architecture="upernet_vit_l",
-        source=_S5_S4P_PAGE,
-        file_name="vit_l_s4p_upernet.pth",
-        sha256=None,
-        layout="s5",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=ISAID_CLASSES,
-        licence="Apache-2.0",
-        description=(
-            "S5 authors' S4P model: UperNet ViT-L (encoder + decoder + 16-class head) pre-trained from "
-            "MAE with FixMatch on RS4P-1M; file name by analogy with the ViT-B one. "
-            + _S5_NOTE.format(share="1MC3moItUZvriXFeKj7I2jA", code="huuh")
-        ),
-        manual=True,
+    _s5(
+        "s4p_vit_l",
+        "upernet_vit_l",
+        "vit_l_s4p_upernet.pth",
+        "S5 authors' S4P model: UperNet ViT-L (encoder + decoder + 16-class head) pre-trained from "
+        "MAE with FixMatch on RS4P-1M; file name by analogy with the ViT-B one.",
+        _S4P_SHARE,
+        ISAID_CLASSES,
     ),
-    WeightsEntry(
-        name="s5_moe_mdf_vit_b",
-        architecture="upernet_vit_b_moe",
-        source=_S5_S4P_PAGE,
-        file_name="s5_vit_b_moe_mdf.pth",
-        sha256=None,
-        layout="s5",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=None,
-        licence="Apache-2.0",
-        description=(
-            "S5 authors' fine-tuned model: S4P ViT-B with mixture-of-experts FFNs, fine-tuned on "
-            "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once, one UperNet decoder and head per "
-            "dataset; load it into upernet_vit_b_moe with dataset= choosing the expert, decoder and head. "
-            + _S5_NOTE.format(share="1omtC2Lgrv9MZfMWmourA9g", code="4xvx")
-        ),
-        manual=True,
+    _s5(
+        "s5_moe_mdf_vit_b",
+        "upernet_vit_b_moe",
+        "s5_vit_b_moe_mdf.pth",
+        "S5 authors' fine-tuned model: S4P ViT-B with mixture-of-experts FFNs, fine-tuned on "
+        "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once, one UperNet decoder and head per "
+        "dataset; load it into upernet_vit_b_moe with dataset= choosing the expert, decoder and head.",
+        _MOE_SHARE,
     ),
-    WeightsEntry(
-        name="s5_moe_mdf_vit_l",
-        architecture="upernet_vit_l_moe",
-        source=_S5_S4P_PAGE,
-        file_name="s5_vit_l_moe_mdf.pth",
-        sha256=None,
-        layout="s5",
-        bands=_RGB,
-        mean=_IMAGENET_MEAN,
-        std=_IMAGENET_STD,
-        gsd=None,
-        classes=None,
-        licence="Apache-2.0",
-        description=(
-            "S5 authors' fine-tuned model: S4P ViT-L with mixture-of-experts FFNs, fine-tuned on "
-            "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once (one decoder and head per dataset; "
-            "load it into upernet_vit_l_moe with dataset=); "
-            "file name by analogy with the ViT-B one. "
-            + _S5_NOTE.format(share="1omtC2Lgrv9MZfMWmourA9g", code="4xvx")
-        ),
-        manual=True,
+    _s5(
+        "s5_moe_mdf_vit_l",
+        "upernet_vit_l_moe",
+        "s5_vit_l_moe_mdf.pth",
+        "S5 authors' fine-tuned model: S4P ViT-L with mixture-of-experts FFNs, fine-tuned on "
+        "Vaihingen, Potsdam, LoveDA and OpenEarthMap at once (one decoder and head per dataset; "
+        "load it into upernet_vit_l_moe with dataset=); file name by analogy with the ViT-B one.",
+        _MOE_SHARE,
     ),
 )
 
