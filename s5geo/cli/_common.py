@@ -1,4 +1,4 @@
-"""What the inference commands share: the sliding-window options and their log on stderr."""
+"""What the tool commands share: their parser, the sliding-window options, the call and the log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+
+def command_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """Return an empty argument parser for ``s5geo <command>``."""
+    return argparse.ArgumentParser(prog=f"s5geo {command}", description=description)
 
 
 def add_window_options(parser: argparse.ArgumentParser, batch_size: int, unit: str) -> None:
@@ -33,16 +38,19 @@ def add_window_options(parser: argparse.ArgumentParser, batch_size: int, unit: s
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def window_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of the inference functions that :func:`add_window_options` parsed."""
-    return {
-        "window_size": args.window,
-        "overlap": args.overlap,
-        "batch_size": args.batch_size,
-        "blend": args.blend,
-        "device": args.device,
-        "progress": not args.no_progress,
-    }
+def keyword_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed options as keyword arguments of the function a command runs.
+
+    An option's name is the keyword's, but for ``--window`` (``window_size``) and ``--no-progress``
+    or ``--quiet`` (``progress``, inverted).
+    """
+    options = dict(vars(args))
+    if "window" in options:
+        options["window_size"] = options.pop("window")
+    for hide in ("no_progress", "quiet"):
+        if hide in options:
+            options["progress"] = not options.pop(hide)
+    return options
 
 
 @contextmanager

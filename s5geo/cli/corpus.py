@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 
+from s5geo.cli._common import command_parser, keyword_arguments, log_to_stderr
 from s5geo.errors import S5GeoError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo corpus``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo corpus", description="Build the MillionSeg corpus and write it into streaming shards."
-    )
+    parser = command_parser("corpus", "Build the MillionSeg corpus and write it into streaming shards.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
         "build",
@@ -71,17 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _build(args: argparse.Namespace) -> int:
     from s5geo.corpus.build import build_corpus, parse_source
 
-    stats = build_corpus(
-        [parse_source(text) for text in args.source],
-        args.output,
-        workers=args.workers,
-        filter_model=args.filter_model,
-        min_foreground=args.min_foreground,
-        background=args.background,
-        device=args.device,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+    options = keyword_arguments(args)
+    del options["command"]
+    stats = build_corpus([parse_source(text) for text in options.pop("source")], **options)
     print(
         f"{stats.crops} crops from {stats.source_images} source images ({stats.resumed} done before, "
         f"{stats.rejected} without foreground removed); manifest {stats.manifest}, "
@@ -113,14 +102,5 @@ def _shard(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     """Run ``s5geo corpus``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logger = logging.getLogger("s5geo")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"s5geo corpus {args.command}: %(message)s"))
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with log_to_stderr("s5geo", f"corpus {args.command}"):
         return _build(args) if args.command == "build" else _shard(args)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+from s5geo.cli._common import command_parser
 
 
 def _pct(value: float) -> str:
@@ -12,9 +13,9 @@ def _pct(value: float) -> str:
 
 def main(argv: list[str]) -> int:
     """Run the demo and print its summary."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo demo",
-        description="Run S5 (FixMatch on labeled + unlabeled images) against supervised-only training, both "
+    parser = command_parser(
+        "demo",
+        "Run S5 (FixMatch on labeled + unlabeled images) against supervised-only training, both "
         "from ImageNet weights, on the Dubai aerial sample, and segment + vectorize the NC Landsat scene. "
         "About 10 minutes on 2 CPU cores.",
     )

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s5geo.cli._common import command_parser, keyword_arguments
 from s5geo.errors import S5GeoError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo export``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo export",
-        description=(
-            "Export an s5geo checkpoint to ONNX (dynamic batch and window size) with its metadata "
-            "(classes, colours, bands, mean/std, window, overlap, gsd) under metadata_props "
-            "'s5geo'. The network takes normalised input; runtimes normalise with the metadata."
-        ),
+    parser = command_parser(
+        "export",
+        "Export an s5geo checkpoint to ONNX (dynamic batch and window size) with its metadata "
+        "(classes, colours, bands, mean/std, window, overlap, gsd) under metadata_props 's5geo'. "
+        "The network takes normalised input; runtimes normalise with the metadata.",
     )
     parser.add_argument("checkpoint", type=Path, help="s5geo task checkpoint (.ckpt)")
     parser.add_argument("--output", "-o", type=Path, required=True, help="ONNX file to write")
@@ -38,13 +37,7 @@ def main(argv: list[str]) -> int:
         raise S5GeoError(f"output {str(args.output)!r} must end with .onnx")
     from s5geo.inference.onnx_export import export_checkpoint
 
-    path, metadata = export_checkpoint(
-        args.checkpoint,
-        args.output,
-        opset=args.opset,
-        overwrite=args.overwrite,
-        verify=args.verify,
-    )
+    path, metadata = export_checkpoint(**keyword_arguments(args))
     print(
         f"wrote {path}: {metadata.in_channels} bands -> {metadata.num_classes} classes "
         f"({', '.join(metadata.classes)}), window {metadata.window_size}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from s5geo.cli._common import add_window_options, log_to_stderr, window_options
+from s5geo.cli._common import add_window_options, command_parser, keyword_arguments, log_to_stderr
 from s5geo.errors import S5GeoError
 
 
@@ -18,10 +18,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo pseudo-label``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo pseudo-label",
-        description="Label a folder or manifest of images with a trained model: palette PNG masks "
-        "with the same relative names; resumable and shardable.",
+    parser = command_parser(
+        "pseudo-label",
+        "Label a folder or manifest of images with a trained model: palette PNG masks with the "
+        "same relative names; resumable and shardable.",
     )
     parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
     parser.add_argument("--images", "-i", required=True, help="image folder or manifest file")
@@ -46,18 +46,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from s5geo.inference.pseudo_label import pseudo_label
 
+    options = keyword_arguments(args)
+    options["output_dir"] = options.pop("output")
     with log_to_stderr("s5geo.inference", "pseudo-label"):
-        stats = pseudo_label(
-            args.model,
-            args.images,
-            args.output,
-            confidence=args.confidence,
-            shard=args.shard,
-            min_foreground=args.min_foreground,
-            foreground_list=args.foreground_list,
-            background=args.background,
-            **window_options(args),
-        )
+        stats = pseudo_label(**options)
     if stats.failed:
         reason = stats.failed[0][1]
         raise S5GeoError(

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from s5geo.cli._common import add_window_options, log_to_stderr, window_options
+from s5geo.cli._common import add_window_options, command_parser, keyword_arguments, log_to_stderr
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo segment``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo segment",
-        description="Segment a raster of any size (GeoTIFF, COG, VRT, JPEG2000...) into a "
-        "georeferenced uint8 class map with a colour table.",
+    parser = command_parser(
+        "segment",
+        "Segment a raster of any size (GeoTIFF, COG, VRT, JPEG2000...) into a georeferenced uint8 "
+        "class map with a colour table.",
     )
     parser.add_argument("input", help="input raster (anything GDAL opens)")
     parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
@@ -49,17 +49,6 @@ def main(argv: list[str]) -> int:
     from s5geo.inference.segment import segment_raster
 
     with log_to_stderr("s5geo.inference", "segment"):
-        output = segment_raster(
-            args.input,
-            args.model,
-            args.output,
-            bands=args.bands,
-            probabilities=args.probabilities,
-            confidence=args.confidence,
-            overwrite=args.overwrite,
-            cog=args.cog,
-            scale=args.scale,
-            **window_options(args),
-        )
+        output = segment_raster(**keyword_arguments(args))
     print(output)
     return 0

@@ -5,19 +5,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from s5geo.cli._common import log_to_stderr
+from s5geo.cli._common import command_parser, keyword_arguments, log_to_stderr
 from s5geo.errors import S5GeoError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo vectorize``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo vectorize",
-        description=(
-            "Polygonise a class-map raster block by block into one polygon per connected region "
-            "(4-connectivity), with class_id, class_name and area_m2 attributes. Regions cut by "
-            "blocks are dissolved, so the result equals whole-raster polygonising."
-        ),
+    parser = command_parser(
+        "vectorize",
+        "Polygonise a class-map raster block by block into one polygon per connected region "
+        "(4-connectivity), with class_id, class_name and area_m2 attributes. Regions cut by blocks "
+        "are dissolved, so the result equals whole-raster polygonising.",
     )
     parser.add_argument("classmap", help="class-map raster (integer classes), e.g. from s5geo segment")
     parser.add_argument(
@@ -71,18 +69,7 @@ def main(argv: list[str]) -> int:
         raise S5GeoError(f"--block-size must be >= 1, got {args.block_size}")
     start = time.perf_counter()
     with log_to_stderr("s5geo.vector", "vectorize", level=None):
-        gdf = vectorize(
-            args.classmap,
-            output=args.output,
-            band=args.band,
-            min_area=args.min_area,
-            min_area_mode=args.min_area_mode,
-            simplify=args.simplify,
-            block_size=args.block_size,
-            nodata=args.nodata,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-        )
+        gdf = vectorize(**keyword_arguments(args))
     elapsed = time.perf_counter() - start
     if not args.quiet:
         rows = summary(gdf)

@@ -14,6 +14,7 @@ import argparse
 import os
 from pathlib import Path
 
+from s5geo.cli._common import command_parser
 from s5geo.errors import OutputExistsError, S5GeoError
 
 _KINDS = "auto, mae, s5, s5geo, efficientnet_lite"
@@ -21,9 +22,9 @@ _KINDS = "auto, mae, s5, s5geo, efficientnet_lite"
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``s5geo weights``."""
-    parser = argparse.ArgumentParser(
-        prog="s5geo weights",
-        description="Pre-trained weights: list the registry, fetch a file into the cache, convert a "
+    parser = command_parser(
+        "weights",
+        "Pre-trained weights: list the registry, fetch a file into the cache, convert a "
         "checkpoint into an s5geo model's state dict.",
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="{list,fetch,convert}")
