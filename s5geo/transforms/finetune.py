@@ -5,15 +5,17 @@ Paper Table 12: rotation, flips, resize, crop, colour jitter, grayscale, blur.
 
 from __future__ import annotations
 
-import kornia.augmentation as K  # noqa: N812
 from torch import Tensor, nn
 
-from s5geo.transforms.strong import blur_kernel_size
-from s5geo.transforms.weak import geometric_resample
+from s5geo.transforms.strong import StrongView
+from s5geo.transforms.weak import WeakView
 
 
 class SegmentationAugmentation(nn.Module):
     """Geometric + photometric augmentation of labeled batches for supervised training.
+
+    A :class:`WeakView` (with an extra small rotation) followed by a :class:`StrongView`, with
+    milder photometric defaults.
 
     Geometry (per sample, one resampling): rescale of the long side by ``U(scale)``, pad (image 0,
     mask 255), random ``crop_size`` crop, horizontal/vertical flips, a random multiple of 90
@@ -50,20 +52,8 @@ class SegmentationAugmentation(nn.Module):
         sigma: tuple[float, float] = (0.1, 2.0),
     ) -> None:
         super().__init__()
-        self.crop_size = int(crop_size)
-        self.scale = (float(scale[0]), float(scale[1]))
-        self.hflip, self.vflip, self.rot90, self.degrees = hflip, vflip, rot90, float(degrees)
-        kernel = blur_kernel_size(sigma[1])
-        brightness, contrast, saturation, hue = jitter
-        self.rgb = nn.Sequential(
-            K.ColorJitter(brightness, contrast, saturation, hue, p=p_jitter),
-            K.RandomGrayscale(p=p_gray),
-            K.RandomGaussianBlur(kernel, sigma, p=p_blur),
-        )
-        self.multiband = nn.Sequential(
-            K.ColorJitter(brightness, contrast, 0.0, 0.0, p=p_jitter),
-            K.RandomGaussianBlur(kernel, sigma, p=p_blur),
-        )
+        self.geometry = WeakView(crop_size, scale, hflip, vflip, rotate=rot90, degrees=degrees)
+        self.photometry = StrongView(*jitter, p_jitter=p_jitter, p_gray=p_gray, p_blur=p_blur, sigma=sigma)
 
     def forward(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Augment a batch.
@@ -75,16 +65,5 @@ class SegmentationAugmentation(nn.Module):
         Returns:
             ``(image B x C x S x S in [0, 1], mask B x S x S int64)``.
         """
-        image, mask = geometric_resample(
-            image,
-            mask,
-            self.crop_size,
-            scale=self.scale,
-            hflip=self.hflip,
-            vflip=self.vflip,
-            rot90=self.rot90,
-            degrees=self.degrees,
-        )
-        pipeline = self.rgb if image.shape[1] == 3 else self.multiband
-        image = pipeline(image).clamp_(0.0, 1.0)
-        return image, mask
+        image, mask = self.geometry(image, mask)
+        return self.photometry(image), mask

@@ -134,6 +134,7 @@ class WeakView(nn.Module):
         hflip: random horizontal flip (p=0.5).
         vflip: random vertical flip (p=0.5), as in the S5 code.
         rotate: random rotation by a multiple of 90 degrees (no extra padding on square crops).
+        degrees: maximum angle of an extra random rotation (see :func:`geometric_resample`).
     """
 
     def __init__(
@@ -143,6 +144,7 @@ class WeakView(nn.Module):
         hflip: bool = True,
         vflip: bool = True,
         rotate: bool = False,
+        degrees: float = 0.0,
     ) -> None:
         super().__init__()
         if scale[0] <= 0 or scale[1] < scale[0]:
@@ -152,6 +154,7 @@ class WeakView(nn.Module):
         self.hflip = hflip
         self.vflip = vflip
         self.rotate = rotate
+        self.degrees = float(degrees)
 
     def forward(self, image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Make the weak view of a batch.
@@ -172,11 +175,12 @@ class WeakView(nn.Module):
             hflip=self.hflip,
             vflip=self.vflip,
             rot90=self.rotate,
+            degrees=self.degrees,
         )
 
     def extra_repr(self) -> str:
         """Parameters shown in the module's repr."""
         return (
             f"crop_size={self.crop_size}, scale={self.scale}, hflip={self.hflip}, "
-            f"vflip={self.vflip}, rotate={self.rotate}"
+            f"vflip={self.vflip}, rotate={self.rotate}, degrees={self.degrees}"
         )
