@@ -16,7 +16,7 @@ from s5geo.datamodules.base import S5DataModule
 
 
 class BenchmarkDataModule(S5DataModule):
-    """A :class:`S5DataModule` for a benchmark dataset with ``root``, ``split``, a window size and ``stride``.
+    """A :class:`S5DataModule` for a benchmark dataset with ``root``, ``split``, ``tile_size`` and ``stride``.
 
     Training reads ``tile_size`` windows (None: whole images, randomly cropped in the loader);
     evaluation reads ``eval_tile_size`` windows (None: whole images, batch 1).
@@ -37,15 +37,13 @@ class BenchmarkDataModule(S5DataModule):
             ``val_batch_size``, ...) and further dataset arguments.
     """
 
-    #: The dataset class, taking ``root``, ``split``, the window size argument and ``stride``.
+    #: The dataset class, taking ``root``, ``split``, ``tile_size`` and ``stride``.
     dataset: ClassVar[type[Dataset]]
     default_train_split: ClassVar[str] = "train"
     default_val_split: ClassVar[str] = "val"
     default_test_split: ClassVar[str] = "test"
     #: Dataset folder used when ``root`` is None.
     default_root: ClassVar[str] = "data"
-    #: Name of the dataset's window size argument.
-    tile_size_arg: ClassVar[str] = "tile_size"
 
     def __init__(
         self,
@@ -70,8 +68,8 @@ class BenchmarkDataModule(S5DataModule):
             train_split=train_split or self.default_train_split,
             val_split=val_split or self.default_val_split,
             test_split=test_split or self.default_test_split,
-            train_kwargs={self.tile_size_arg: tile_size, "stride": stride},
-            eval_kwargs={self.tile_size_arg: eval_tile_size},
+            train_kwargs={"tile_size": tile_size, "stride": stride},
+            eval_kwargs={"tile_size": eval_tile_size},
             root=root,
             **kwargs,
         )

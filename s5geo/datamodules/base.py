@@ -72,14 +72,20 @@ def scale_image(image: Tensor, scale: float | Sequence[float]) -> Tensor:
     return image / factors.view(1, -1, 1, 1)
 
 
+def training_augmentation(augment: bool, augmentation: nn.Module | None, crop_size: int) -> nn.Module | None:
+    """``augmentation``, by default :class:`SegmentationAugmentation`; None when not ``augment``."""
+    if not augment:
+        return None
+    return SegmentationAugmentation(crop_size) if augmentation is None else augmentation
+
+
 class ScaledBatchMixin:
     """Scaling, device-side augmentation, evaluation loaders and data metadata.
 
     Implements :class:`s5geo.metadata.DataModuleMetadata` (``classes``, ``colors``, ``bands``,
-    ``gsd``, ``scale``). Subclasses set ``self.scale``, ``self.train_augmentation``,
-    ``self.val_batch_size``, ``self.test_batch_size``, ``self.num_workers``, ``self._classes``,
-    ``self._colors``, ``self._in_channels`` and the ``*_dataset`` attributes, and ``gsd`` where
-    the imagery has one.
+    ``gsd``, ``scale``). Subclasses call :meth:`_set_options` with the options every s5geo
+    datamodule has, set the ``*_dataset`` attributes (or override :meth:`_eval_dataset`), and
+    ``gsd`` where the imagery has one.
     """
 
     #: Ground sampling distance of the imagery in metres (None: unknown or mixed).
@@ -94,6 +100,30 @@ class ScaledBatchMixin:
     _colors: Sequence[Sequence[int]] | None
     _in_channels: int | None
     trainer: Any
+
+    def _set_options(
+        self,
+        *,
+        crop_size: int,
+        num_workers: int,
+        scale: float | Sequence[float],
+        val_batch_size: int | None,
+        test_batch_size: int | None,
+        train_augmentation: nn.Module | None,
+        classes: Sequence[str] | None,
+        colors: Sequence[Sequence[int]] | None,
+        in_channels: int | None,
+        loader_crop_size: int | None = None,
+    ) -> None:
+        """Store the options shared by every s5geo datamodule (see the subclasses' arguments)."""
+        self.crop_size = crop_size
+        self.loader_crop_size = loader_crop_size or crop_size
+        self.num_workers = num_workers
+        self.scale = scale
+        self.val_batch_size = val_batch_size
+        self.test_batch_size = test_batch_size
+        self.train_augmentation = train_augmentation
+        self._classes, self._colors, self._in_channels = classes, colors, in_channels
 
     def _metadata_source(self) -> Any:
         for name in ("train_dataset", "labeled_dataset", "val_dataset", "test_dataset"):
@@ -172,23 +202,38 @@ class ScaledBatchMixin:
         split = "train" if trainer is not None and trainer.training else "eval"
         return self.transform_batch(batch, split)
 
-    def _optional_eval_loader(
-        self, dataset: Dataset | None, batch_size: int | None, name: str
-    ) -> DataLoader | list[DataLoader]:
-        # Lightning skips validation when the hook returns no loader.
-        return [] if dataset is None else self._eval_loader(dataset, batch_size, name)
+    def _loader(self, dataset: Dataset, **options: Any) -> DataLoader:
+        """A ``DataLoader`` with this datamodule's workers (kept alive between epochs)."""
+        return DataLoader(
+            dataset, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, **options
+        )
 
-    def _eval_loader(self, dataset: Dataset | None, batch_size: int | None, name: str) -> DataLoader:
+    def _eval_dataset(self, name: str) -> Dataset | None:
+        """The dataset of an evaluation stage (``"val"``, ``"test"`` or ``"predict"``), None if absent."""
+        return getattr(self, f"{name}_dataset", None)
+
+    def _eval_loader(self, name: str, batch_size: int | None) -> DataLoader:
+        dataset = self._eval_dataset(name)
         if dataset is None:
             raise S5GeoError(f"{type(self).__name__} has no {name} dataset")
-        return DataLoader(
-            dataset,
-            batch_size=batch_size or 1,
-            shuffle=False,
-            num_workers=self.num_workers,
-            collate_fn=CropPadCollate(None),
-            persistent_workers=self.num_workers > 0,
+        return self._loader(
+            dataset, batch_size=batch_size or 1, shuffle=False, collate_fn=CropPadCollate(None)
         )
+
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """Whole validation samples (batch 1 by default, padded otherwise); none without a val set."""
+        # Lightning skips validation when the hook returns no loader.
+        if self._eval_dataset("val") is None:
+            return []
+        return self._eval_loader("val", self.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        """Whole test samples (batch 1 by default, padded otherwise)."""
+        return self._eval_loader("test", self.test_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Whole samples of the prediction dataset."""
+        return self._eval_loader("predict", self.test_batch_size)
 
 
 class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
@@ -243,22 +288,23 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset_class, batch_size=batch_size, num_workers=num_workers, **kwargs)
-        self.crop_size = crop_size
-        self.loader_crop_size = loader_crop_size or crop_size
-        self.scale = scale
-        self.val_batch_size = val_batch_size
-        self.test_batch_size = test_batch_size
+        self._set_options(
+            crop_size=crop_size,
+            loader_crop_size=loader_crop_size,
+            num_workers=num_workers,
+            scale=scale,
+            val_batch_size=val_batch_size,
+            test_batch_size=test_batch_size,
+            train_augmentation=training_augmentation(augment, augmentation, crop_size),
+            classes=classes,
+            colors=colors,
+            in_channels=in_channels,
+        )
         self.train_split = train_split
         self.val_split = val_split
         self.test_split = test_split
         self.train_kwargs = dict(train_kwargs or {})
         self.eval_kwargs = dict(eval_kwargs or {})
-        if not augment:
-            augmentation = None
-        elif augmentation is None:
-            augmentation = SegmentationAugmentation(crop_size)
-        self.train_augmentation = augmentation
-        self._classes, self._colors, self._in_channels = classes, colors, in_channels
 
     def _make(self, split: str | Sequence[str], extra: dict[str, Any]) -> Dataset:
         splits = [split] if isinstance(split, str) else list(split)
@@ -280,27 +326,13 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         """Shuffled, equal-size crops; Lightning adds its DistributedSampler under DDP."""
         if self.train_dataset is None:
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
-        return DataLoader(
+        return self._loader(
             self.train_dataset,
             batch_size=self.batch_size,
             shuffle=True,
             drop_last=True,
-            num_workers=self.num_workers,
             collate_fn=CropPadCollate(self.loader_crop_size),
-            persistent_workers=self.num_workers > 0,
         )
 
-    def val_dataloader(self) -> DataLoader | list[DataLoader]:
-        """Whole validation samples (batch 1 by default, padded otherwise); none without a val set."""
-        return self._optional_eval_loader(self.val_dataset, self.val_batch_size, "validation")
 
-    def test_dataloader(self) -> DataLoader:
-        """Whole test samples (batch 1 by default, padded otherwise)."""
-        return self._eval_loader(self.test_dataset, self.test_batch_size, "test")
-
-    def predict_dataloader(self) -> DataLoader:
-        """Whole samples of the test split."""
-        return self._eval_loader(self.predict_dataset, self.test_batch_size, "predict")
-
-
-__all__ = ["S5DataModule", "ScaledBatchMixin", "instantiate_dataset"]
+__all__ = ["S5DataModule", "ScaledBatchMixin", "instantiate_dataset", "training_augmentation"]

@@ -14,9 +14,8 @@ class LoveDADataModule(BenchmarkDataModule):
     online benchmark). Raw 0 (no-data) is ignored. Training reads whole images, cropped in the
     loader.
 
-    Args:
-        root: dataset folder (None: ``data/loveda``; see :class:`~s5geo.datasets.LoveDA`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = LoveDA

@@ -19,56 +19,44 @@ class MillionSegDataModule(SemiSupervisedDataModule):
 
     Args:
         root: the MillionSeg folder (``labeled/iSAID/...``, ``unlabeled/RS4P-1M/...``).
-        batch_size_labeled: labeled samples per batch and device.
-        batch_size_unlabeled: unlabeled samples per batch and device.
-        crop_size: side of the weak views.
-        num_workers: loader workers.
         labeled_manifest: file list of the labeled part (see :class:`~s5geo.datasets.MillionSeg`).
         unlabeled_manifest: file list of the unlabeled part.
         val_root: iSAID folder whose ``val`` split is used for validation (None: no validation).
         val_patch_size: side of the validation patches.
-        **kwargs: further :class:`SemiSupervisedDataModule` options.
+        **kwargs: :class:`SemiSupervisedDataModule` options (``batch_size_labeled``,
+            ``batch_size_unlabeled``, ``crop_size``, ``num_workers``, ...).
     """
 
     def __init__(
         self,
         root: str | Path = "data/MillionSeg",
-        batch_size_labeled: int = 12,
-        batch_size_unlabeled: int = 12,
-        crop_size: int = 512,
-        num_workers: int = 0,
         labeled_manifest: str | Path | None = None,
         unlabeled_manifest: str | Path | None = None,
         val_root: str | Path | None = None,
         val_patch_size: int | None = 1024,
         **kwargs: Any,
     ) -> None:
-        cls = "s5geo.datasets.millionseg.MillionSeg"
-        labeled = {
-            "class_path": cls,
-            "init_args": {"root": root, "part": "labeled", "manifest": labeled_manifest},
-        }
-        unlabeled = {
-            "class_path": cls,
-            "init_args": {"root": root, "part": "unlabeled", "manifest": unlabeled_manifest},
-        }
         val = None
         if val_root is not None:
             val = {
                 "class_path": "s5geo.datasets.isaid.ISAIDSegmentation",
-                "init_args": {"root": val_root, "split": "val", "patch_size": val_patch_size},
+                "init_args": {"root": val_root, "split": "val", "tile_size": val_patch_size},
             }
         kwargs.setdefault("test", val)
         super().__init__(
-            labeled,
-            unlabeled,
+            _part(root, "labeled", labeled_manifest),
+            _part(root, "unlabeled", unlabeled_manifest),
             val=val,
-            batch_size_labeled=batch_size_labeled,
-            batch_size_unlabeled=batch_size_unlabeled,
-            crop_size=crop_size,
-            num_workers=num_workers,
             **kwargs,
         )
         self.root = root
         self._classes = self._classes or MillionSeg.classes
         self._colors = self._colors or MillionSeg.colors
+
+
+def _part(root: str | Path, part: str, manifest: str | Path | None) -> dict[str, Any]:
+    """The dataset spec of one MillionSeg part, opened in ``setup``."""
+    return {
+        "class_path": "s5geo.datasets.millionseg.MillionSeg",
+        "init_args": {"root": root, "part": part, "manifest": manifest},
+    }

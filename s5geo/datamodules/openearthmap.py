@@ -13,9 +13,8 @@ class OpenEarthMapDataModule(BenchmarkDataModule):
     evaluates (``exclude_xbd=True``). Label 0 is trained as a ninth class. Training reads whole
     images, cropped in the loader.
 
-    Args:
-        root: dataset folder (None: ``data/openearthmap``; see :class:`~s5geo.datasets.OpenEarthMap`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = OpenEarthMap

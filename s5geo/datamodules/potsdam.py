@@ -14,10 +14,8 @@ class PotsdamDataModule(TiledBenchmarkDataModule):
     default); checkpoints record them as bands of the R-G-B-IR tiles (``[4, 1, 2]`` for IR-R-G)
     and a 5 cm gsd.
 
-    Args:
-        root: dataset folder (None: ``data/potsdam``; see :class:`~s5geo.datasets.Potsdam`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule` arguments
-            (``tile_size`` 512 by default).
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = Potsdam

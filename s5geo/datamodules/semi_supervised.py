@@ -210,21 +210,28 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         self.test_dataset: Dataset | None = None
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
-        self.crop_size = crop_size
-        self.loader_crop_size = loader_crop_size or crop_size
-        self.num_workers = num_workers
-        self.scale = scale
-        self.val_batch_size = val_batch_size
-        self.test_batch_size = test_batch_size
         self.seed = seed
-        self.train_augmentation = WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
-        self._classes, self._colors, self._in_channels = classes, colors, in_channels
+        self._set_options(
+            crop_size=crop_size,
+            loader_crop_size=loader_crop_size,
+            num_workers=num_workers,
+            scale=scale,
+            val_batch_size=val_batch_size,
+            test_batch_size=test_batch_size,
+            train_augmentation=WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate),
+            classes=classes,
+            colors=colors,
+            in_channels=in_channels,
+        )
 
     def _dataset(self, name: str) -> Dataset | None:
         attr = f"{name}_dataset"
         if getattr(self, attr) is None and self._specs[name] is not None:
             setattr(self, attr, instantiate_dataset(self._specs[name]))  # type: ignore[arg-type]
         return getattr(self, attr)
+
+    def _eval_dataset(self, name: str) -> Dataset | None:
+        return self._dataset("test" if name == "predict" else name)
 
     def setup(self, stage: str) -> None:
         """Build (or take) the datasets a stage needs."""
@@ -289,23 +296,4 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
             CropPadCollate(self.loader_crop_size),
             CropPadCollate(self.loader_crop_size, mark_padding=True),
         )
-        return DataLoader(
-            dataset,
-            batch_size=None,
-            sampler=sampler,
-            num_workers=self.num_workers,
-            collate_fn=_whole_batch,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def val_dataloader(self) -> DataLoader | list[DataLoader]:
-        """Whole validation samples (batch 1 by default, padded otherwise); none without a val set."""
-        return self._optional_eval_loader(self._dataset("val"), self.val_batch_size, "validation")
-
-    def test_dataloader(self) -> DataLoader:
-        """Whole test samples (batch 1 by default, padded otherwise)."""
-        return self._eval_loader(self._dataset("test"), self.test_batch_size, "test")
-
-    def predict_dataloader(self) -> DataLoader:
-        """Whole samples of the test dataset."""
-        return self._eval_loader(self._dataset("test"), self.test_batch_size, "predict")
+        return self._loader(dataset, batch_size=None, sampler=sampler, collate_fn=_whole_batch)

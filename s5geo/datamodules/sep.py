@@ -11,11 +11,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from s5geo.datamodules._collate import CropPadCollate
-from s5geo.datamodules.base import ScaledBatchMixin
+from s5geo.datamodules.base import ScaledBatchMixin, training_augmentation
 from s5geo.datasets.isaid import ISAIDSegmentation
 from s5geo.datasets.millionseg import MillionSeg
 from s5geo.errors import S5GeoError
-from s5geo.transforms import SegmentationAugmentation
 
 
 class SEPDataModule(ScaledBatchMixin, LightningDataModule):
@@ -75,20 +74,18 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
         self.val_root = val_root
         self.val_patch_size = val_patch_size
         self.batch_size = batch_size
-        self.crop_size = crop_size
-        self.num_workers = num_workers
-        self.scale = scale
-        self.val_batch_size = val_batch_size
-        self.test_batch_size = val_batch_size
         self.seed = seed
-        if not augment:
-            augmentation = None
-        elif augmentation is None:
-            augmentation = SegmentationAugmentation(crop_size)
-        self.train_augmentation = augmentation
-        self._classes = classes or MillionSeg.classes
-        self._colors = colors or MillionSeg.colors
-        self._in_channels = in_channels
+        self._set_options(
+            crop_size=crop_size,
+            num_workers=num_workers,
+            scale=scale,
+            val_batch_size=val_batch_size,
+            test_batch_size=val_batch_size,
+            train_augmentation=training_augmentation(augment, augmentation, crop_size),
+            classes=classes or MillionSeg.classes,
+            colors=colors or MillionSeg.colors,
+            in_channels=in_channels,
+        )
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
@@ -105,7 +102,7 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
             else:
                 self.train_dataset = MillionSeg(self.root, part="pseudo_labeled", manifest=self.manifest)
         if stage in ("fit", "validate", "test") and self.val_root is not None:
-            val = ISAIDSegmentation(self.val_root, split="val", patch_size=self.val_patch_size)
+            val = ISAIDSegmentation(self.val_root, split="val", tile_size=self.val_patch_size)
             self.val_dataset = self.test_dataset = val
 
     def train_dataloader(self) -> DataLoader:
@@ -114,22 +111,11 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
         options: dict[str, Any] = {
             "batch_size": self.batch_size,
-            "num_workers": self.num_workers,
             "collate_fn": CropPadCollate(self.crop_size),
             "drop_last": True,
         }
         if self.shards is not None:
             from litdata import StreamingDataLoader
 
-            return StreamingDataLoader(self.train_dataset, **options)
-        return DataLoader(
-            self.train_dataset, shuffle=True, persistent_workers=self.num_workers > 0, **options
-        )
-
-    def val_dataloader(self) -> DataLoader | list[DataLoader]:
-        """Whole iSAID val patches; none without ``val_root``."""
-        return self._optional_eval_loader(self.val_dataset, self.val_batch_size, "validation")
-
-    def test_dataloader(self) -> DataLoader:
-        """Whole iSAID val patches."""
-        return self._eval_loader(self.test_dataset, self.test_batch_size, "test")
+            return StreamingDataLoader(self.train_dataset, num_workers=self.num_workers, **options)
+        return self._loader(self.train_dataset, shuffle=True, **options)

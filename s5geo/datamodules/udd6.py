@@ -12,9 +12,8 @@ class UDD6DataModule(BenchmarkDataModule):
     Drone images (4096 x 2160 and larger): training samples are random loader-side crops of whole
     images (``tile_size=None``); validation and test use the val split, the only other one released.
 
-    Args:
-        root: dataset folder (None: ``data/udd6``; see :class:`~s5geo.datasets.UDD6`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = UDD6

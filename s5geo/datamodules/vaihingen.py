@@ -12,10 +12,8 @@ class VaihingenDataModule(TiledBenchmarkDataModule):
     Trains on 512 px windows of the 16 training tiles; validates and tests on the whole 17 test
     tiles (the benchmark has no separate validation set). Clutter is ignored (255).
 
-    Args:
-        root: dataset folder (None: ``data/vaihingen``; see :class:`~s5geo.datasets.Vaihingen`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule` arguments
-            (``tile_size`` 512 by default).
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = Vaihingen

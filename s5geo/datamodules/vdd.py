@@ -13,9 +13,8 @@ class VDDDataModule(BenchmarkDataModule):
     (``tile_size=None``). Trains on ``"trainval"`` (the 360 images S5 fine-tunes on), so it
     validates and tests on test.
 
-    Args:
-        root: dataset folder (None: ``data/vdd``; see :class:`~s5geo.datasets.VDD`).
-        **kwargs: :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule` arguments.
+    Takes the arguments of :class:`~s5geo.datamodules._benchmark.BenchmarkDataModule`;
+    ``root`` defaults to :attr:`default_root`.
     """
 
     dataset = VDD

@@ -142,10 +142,12 @@ def check_split(dataset: str, split: str, allowed: Sequence[str], argument: str 
         raise SplitError(f"{dataset}: {argument} must be one of {tuple(allowed)}, got {split!r}")
 
 
-def renamed_argument(old: str, new: str, value: T) -> T:
-    """Return ``value``, given under an argument's former name ``old``, warning that it is now ``new``."""
+def renamed_argument(kwargs: dict[str, Any], old: str, new: str, value: T) -> T:
+    """``kwargs[old]``, removed from ``kwargs`` with a warning that it is now ``new``; else ``value``."""
+    if old not in kwargs:
+        return value
     warnings.warn(f"{old}= is deprecated, use {new}=", DeprecationWarning, stacklevel=3)
-    return value
+    return kwargs.pop(old)
 
 
 def size_mismatch(

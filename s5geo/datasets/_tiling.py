@@ -152,7 +152,8 @@ class TiledSegmentationDataset(SegmentationDataset):
         elif stride is not None:
             raise ValueError("stride is only used with tile_size")
         if unknown_colors is not None:
-            unknown = renamed_argument("unknown_colors", "unknown", unknown_colors)
+            given = {"unknown_colors": unknown_colors}
+            unknown = renamed_argument(given, "unknown_colors", "unknown", unknown)
         check_split(type(self).__name__, split, self.splits)
         if unknown not in ("error", "ignore"):
             raise S5GeoError(f"unknown must be 'error' or 'ignore', got {unknown!r}")

@@ -122,8 +122,7 @@ class ISAIDSegmentation(TiledSegmentationDataset):
             DatasetLayoutError: if the split folder, an image or a mask is missing.
             InvalidMaskError: (when read) on an unknown colour or an image/mask size mismatch.
         """
-        if "patch_size" in kwargs:
-            tile_size = renamed_argument("patch_size", "tile_size", kwargs.pop("patch_size"))
+        tile_size = renamed_argument(kwargs, "patch_size", "tile_size", tile_size)
         super().__init__(root, split, transforms, tile_size, **kwargs)
 
     def _find_files(self) -> list[dict[str, Path | None]]:
