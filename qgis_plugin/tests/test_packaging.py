@@ -19,16 +19,9 @@ from osgeo import gdal
 from plugin_helpers import EPSG, MODEL, band_values, expected_classes, read_band
 
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+# What the plugin repository requires, and what a good listing has besides.
 REQUIRED_METADATA = [
-    "name",
-    "qgisMinimumVersion",
-    "description",
-    "about",
-    "version",
-    "author",
-    "email",
-    "repository",
-    "tracker",
+    *build.REPOSITORY_REQUIRED_METADATA,
     "homepage",
     "tags",
     "category",

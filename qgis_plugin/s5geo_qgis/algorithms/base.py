@@ -1,8 +1,19 @@
-"""What every s5geo Processing algorithm shares: translation, group and a fresh instance per run."""
+"""What every s5geo Processing algorithm shares: group, translation, input layer, polygon options."""
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingAlgorithm
+from collections.abc import Callable
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterVectorDestination,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 
 #: The plugin's documentation page (the algorithms' Help button opens a section of it).
@@ -32,6 +43,11 @@ SEARCH_TAGS = [
 class S5GeoAlgorithm(QgsProcessingAlgorithm):
     """Base of the s5geo algorithms (all in the "Land cover" group)."""
 
+    INPUT = "INPUT"
+    MIN_AREA = "MIN_AREA"
+    SIMPLIFY = "SIMPLIFY"
+    OUTPUT = "OUTPUT"
+
     def tr(self, text: str) -> str:
         """Translate ``text`` in the context of the concrete algorithm class."""
         return QCoreApplication.translate(type(self).__name__, text)
@@ -47,3 +63,64 @@ class S5GeoAlgorithm(QgsProcessingAlgorithm):
 
     def groupId(self) -> str:  # noqa: N802, D102
         return "landcover"
+
+    def number_parameter(
+        self, name: str, description: str, integer: bool = False, **options: Any
+    ) -> QgsProcessingParameterNumber:
+        """A number parameter (decimal unless ``integer``); ``options`` as QGIS names them."""
+        number = QgsProcessingParameterNumber.Type
+        kind = number.Integer if integer else number.Double
+        return QgsProcessingParameterNumber(name, self.tr(description), type=kind, **options)
+
+    def polygon_parameters(self, prefix: str = "") -> list[QgsProcessingParameterNumber]:
+        """The polygons' minimum area and simplification tolerance, labelled after ``prefix``."""
+        labels = {self.MIN_AREA: "minimum area (m²)", self.SIMPLIFY: "simplification tolerance (metres)"}
+        parameters = []
+        for name, text in labels.items():
+            label = prefix + text
+            label = label[0].upper() + label[1:]
+            parameters.append(self.number_parameter(name, label, defaultValue=0.0, minValue=0.0))
+        return parameters
+
+    def polygon_destination(self, name: str, **options: Any) -> QgsProcessingParameterVectorDestination:
+        """A file destination for the "Land-cover polygons"; ``options`` as QGIS names them."""
+        polygons = QgsProcessingParameterVectorDestination(
+            name,
+            self.tr("Land-cover polygons"),
+            type=QgsProcessing.SourceType.TypeVectorPolygon,
+            **options,
+        )
+        polygons.setSupportsNonFileBasedOutput(False)
+        return polygons
+
+    def input_layer(self, parameters: dict[str, Any], context: QgsProcessingContext) -> Any:
+        """The INPUT raster layer; raises QGIS's own error when it cannot be loaded."""
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        return layer
+
+    def polygonize(
+        self,
+        classmap: str,
+        output: str,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        progress: Callable[[float], None] | None = None,
+    ) -> Any:
+        """Vectorize ``classmap`` into ``output`` with the MIN_AREA and SIMPLIFY parameters.
+
+        ``progress`` receives percents (default: the feedback's). Raises the runtime's errors
+        (``CanceledError``, ``ValueError``, ``RasterError``) as they are.
+        """
+        from ..runtime import vectorize as vectorize_runtime
+
+        return vectorize_runtime.vectorize(
+            classmap,
+            output,
+            min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            progress=progress or feedback.setProgress,
+            is_canceled=feedback.isCanceled,
+        )

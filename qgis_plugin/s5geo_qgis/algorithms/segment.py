@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -15,11 +14,9 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
-    QgsProcessingParameterVectorDestination,
     QgsUnitTypes,
 )
 
@@ -63,7 +60,6 @@ def dependency_problem(model_path: str) -> str | None:
 class SegmentAlgorithm(S5GeoAlgorithm):
     """Sliding-window land-cover segmentation of a raster layer with an s5geo model."""
 
-    INPUT = "INPUT"
     MODEL = "MODEL"
     BANDS = "BANDS"
     WINDOW = "WINDOW"
@@ -71,9 +67,6 @@ class SegmentAlgorithm(S5GeoAlgorithm):
     BATCH_SIZE = "BATCH_SIZE"
     DEVICE = "DEVICE"
     BLEND = "BLEND"
-    MIN_AREA = "MIN_AREA"
-    SIMPLIFY = "SIMPLIFY"
-    OUTPUT = "OUTPUT"
     CONFIDENCE = "CONFIDENCE"
     POLYGONS = "POLYGONS"
     DEVICE_USED = "DEVICE_USED"
@@ -118,9 +111,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 self.MODEL,
                 self.tr("Model (ONNX from s5geo export)"),
                 behavior=QgsProcessingParameterFile.Behavior.File,
-                fileFilter=(
-                    "ONNX models (*.onnx);;s5geo checkpoints (*.ckpt *.pt *.pth);;All files (*)"
-                ),
+                fileFilter=("ONNX models (*.onnx);;s5geo checkpoints (*.ckpt *.pt *.pth);;All files (*)"),
             )
         )
         self.addParameter(
@@ -130,31 +121,23 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 optional=True,
             )
         )
-        window = QgsProcessingParameterNumber(
-            self.WINDOW,
-            self.tr("Window size in pixels (empty: the model's)"),
-            type=QgsProcessingParameterNumber.Type.Integer,
-            optional=True,
-            minValue=8,
-        )
-        self.addParameter(window)
         self.addParameter(
-            QgsProcessingParameterNumber(
+            self.number_parameter(
+                self.WINDOW, "Window size in pixels (empty: the model's)", True, optional=True, minValue=8
+            )
+        )
+        self.addParameter(
+            self.number_parameter(
                 self.OVERLAP,
-                self.tr("Overlap between windows, fraction (empty: the model's)"),
-                type=QgsProcessingParameterNumber.Type.Double,
+                "Overlap between windows, fraction (empty: the model's)",
                 optional=True,
                 minValue=0.0,
                 maxValue=0.9,
             )
         )
         self.addParameter(
-            QgsProcessingParameterNumber(
-                self.BATCH_SIZE,
-                self.tr("Batch size (windows per model call)"),
-                type=QgsProcessingParameterNumber.Type.Integer,
-                defaultValue=4,
-                minValue=1,
+            self.number_parameter(
+                self.BATCH_SIZE, "Batch size (windows per model call)", True, defaultValue=4, minValue=1
             )
         )
         self.addParameter(
@@ -176,46 +159,19 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 list(BLEND_OPTIONS),
                 defaultValue=0,
             ),
-            QgsProcessingParameterNumber(
-                self.MIN_AREA,
-                self.tr("Polygons: minimum area (m²)"),
-                type=QgsProcessingParameterNumber.Type.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            ),
-            QgsProcessingParameterNumber(
-                self.SIMPLIFY,
-                self.tr("Polygons: simplification tolerance (metres)"),
-                type=QgsProcessingParameterNumber.Type.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            ),
+            *self.polygon_parameters("Polygons: "),
         ]
         for parameter in advanced:
-            parameter.setFlags(
-                parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced
-            )
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
             self.addParameter(parameter)
-        self.addParameter(
-            QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Land-cover map"))
-        )
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Land-cover map")))
         self.addParameter(
             QgsProcessingParameterRasterDestination(
                 self.CONFIDENCE, self.tr("Confidence"), optional=True, createByDefault=False
             )
         )
-        polygons = QgsProcessingParameterVectorDestination(
-            self.POLYGONS,
-            self.tr("Land-cover polygons"),
-            type=QgsProcessing.SourceType.TypeVectorPolygon,
-            optional=True,
-            createByDefault=False,
-        )
-        polygons.setSupportsNonFileBasedOutput(False)
-        self.addParameter(polygons)
-        self.addOutput(
-            QgsProcessingOutputString(self.DEVICE_USED, self.tr("Device that ran the model"))
-        )
+        self.addParameter(self.polygon_destination(self.POLYGONS, optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputString(self.DEVICE_USED, self.tr("Device that ran the model")))
 
     def checkParameterValues(  # noqa: N802
         self, parameters: dict[str, Any], context: QgsProcessingContext
@@ -272,25 +228,18 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             return None
         matched = checks.bands_from_names(raw, _band_descriptions(layer))
         if matched is not None:
-            feedback.pushInfo(
-                "Band order from the band names: " + ", ".join(str(b) for b in matched)
-            )
+            feedback.pushInfo("Band order from the band names: " + ", ".join(str(b) for b in matched))
         return matched
 
     def processAlgorithm(  # noqa: N802, D102
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
         from ..runtime import model as model_runtime
         from ..runtime import segment as segment_runtime
         from ..runtime import vectorize as vectorize_runtime
         from ..runtime.gdal_io import RasterError
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        layer = self.input_layer(parameters, context)
         model_path = self.parameterAsFile(parameters, self.MODEL, context)
         problem = dependency_problem(model_path)
         if problem:
@@ -315,11 +264,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             f"Model: {model_path} ({metadata.num_classes} classes: {', '.join(metadata.classes)})"
         )
         feedback.pushInfo(f"Device: the model runs on {model.device}")
-        if (
-            device == "auto"
-            and "cuda" not in model.device.lower()
-            and installer.nvidia_gpu_present()
-        ):
+        if device == "auto" and "cuda" not in model.device.lower() and installer.nvidia_gpu_present():
             feedback.pushInfo(
                 "This computer has an NVIDIA GPU but the CPU build of onnxruntime is installed; "
                 f"install the GPU build from {installer.MENU_PATH} to use the GPU."
@@ -344,9 +289,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 is_canceled=feedback.isCanceled,
             )
         except segment_runtime.CanceledError as error:
-            raise QgsProcessingException(
-                self.tr("CanceledError: no output was written.")
-            ) from error
+            raise QgsProcessingException(self.tr("CanceledError: no output was written.")) from error
         except (ValueError, RasterError, model_runtime.ModelError) as error:
             raise QgsProcessingException(f"{layer.name()}: {error}") from error
         feedback.pushInfo(f"Wrote {output} ({result.windows} windows)")
@@ -364,21 +307,19 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             results[self.CONFIDENCE] = confidence
         if polygons:
             try:
-                vectors = vectorize_runtime.vectorize(
+                vectors = self.polygonize(
                     output,
                     polygons,
-                    min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                    simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                    progress=lambda percent: feedback.setProgress(80.0 + percent / 5.0),
-                    is_canceled=feedback.isCanceled,
+                    parameters,
+                    context,
+                    feedback,
+                    lambda percent: feedback.setProgress(80.0 + percent / 5.0),
                 )
             except vectorize_runtime.CanceledError as error:
                 for path in (output, confidence):
                     if path:
                         Path(path).unlink(missing_ok=True)
-                raise QgsProcessingException(
-                    self.tr("CanceledError: no output was written.")
-                ) from error
+                raise QgsProcessingException(self.tr("CanceledError: no output was written.")) from error
             except (ValueError, RasterError) as error:
                 raise QgsProcessingException(str(error)) from error
             feedback.pushInfo(f"Wrote {vectors.features} polygons to {polygons}")
@@ -396,9 +337,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             return self.parameterAsInt(parameters, name, context)
         return self.parameterAsDouble(parameters, name, context)
 
-    def _check_resolution(
-        self, layer: Any, gsd: float | None, feedback: QgsProcessingFeedback
-    ) -> None:
+    def _check_resolution(self, layer: Any, gsd: float | None, feedback: QgsProcessingFeedback) -> None:
         """Warn when the raster's pixel size is far from the resolution the model was trained at."""
         if not gsd or layer.crs().mapUnits() != QgsUnitTypes.DistanceUnit.DistanceMeters:
             return

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterVectorDestination,
 )
 
 from . import checks
@@ -21,11 +18,6 @@ from .styling import ClassStyle
 
 class VectorizeAlgorithm(S5GeoAlgorithm):
     """Class raster -> polygons per class, with minimum area and simplification, styled by class."""
-
-    INPUT = "INPUT"
-    MIN_AREA = "MIN_AREA"
-    SIMPLIFY = "SIMPLIFY"
-    OUTPUT = "OUTPUT"
 
     def name(self) -> str:  # noqa: D102
         return "vectorize"
@@ -83,62 +75,27 @@ class VectorizeAlgorithm(S5GeoAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802, D102
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Land-cover map")))
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.MIN_AREA,
-                self.tr("Minimum area (m²)"),
-                type=QgsProcessingParameterNumber.Type.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.SIMPLIFY,
-                self.tr("Simplification tolerance (metres)"),
-                type=QgsProcessingParameterNumber.Type.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            )
-        )
-        output = QgsProcessingParameterVectorDestination(
-            self.OUTPUT,
-            self.tr("Land-cover polygons"),
-            type=QgsProcessing.SourceType.TypeVectorPolygon,
-        )
-        output.setSupportsNonFileBasedOutput(False)
-        self.addParameter(output)
+        for parameter in self.polygon_parameters():
+            self.addParameter(parameter)
+        self.addParameter(self.polygon_destination(self.OUTPUT))
 
     def processAlgorithm(  # noqa: N802, D102
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
+        self, parameters: dict[str, Any], context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict[str, Any]:
-        from ..runtime import vectorize as vectorize_runtime
         from ..runtime.gdal_io import RasterError
+        from ..runtime.vectorize import CanceledError
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if layer is None:
-            raise QgsProcessingException(self.invalidRasterError(parameters, self.INPUT))
+        layer = self.input_layer(parameters, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         try:
-            result = vectorize_runtime.vectorize(
-                layer.source(),
-                output,
-                min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                simplify=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                progress=feedback.setProgress,
-                is_canceled=feedback.isCanceled,
-            )
-        except vectorize_runtime.CanceledError as error:
+            result = self.polygonize(layer.source(), output, parameters, context, feedback)
+        except CanceledError as error:
             raise QgsProcessingException(self.tr("Canceled: no output was written.")) from error
         except (ValueError, RasterError) as error:
             raise QgsProcessingException(f"{layer.name()}: {error}") from error
         feedback.pushInfo(f"Wrote {result.features} polygons to {output}")
         classes = {
-            value: result.classes.get(value, (f"class {value}", (128, 128, 128)))
-            for value in result.present
+            value: result.classes.get(value, (f"class {value}", (128, 128, 128))) for value in result.present
         }
         ClassStyle.attach(context, output, classes, f"{layer.name()} polygons")
         return {self.OUTPUT: output}
