@@ -77,9 +77,7 @@ def python_executable() -> str:
     return qgis_python()
 
 
-def install_command(
-    package: str, target: str | Path | None = None, python: str | None = None
-) -> list[str]:
+def install_command(package: str, target: str | Path | None = None, python: str | None = None) -> list[str]:
     """Return the command (program first) that installs ``package`` into the plugin's folder.
 
     ``--upgrade`` replaces an earlier install in the folder (switching between the CPU and GPU

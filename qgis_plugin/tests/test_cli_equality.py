@@ -59,9 +59,25 @@ def test_cli_and_plugin_write_equal_rasters(provider, tmp_path, case, window, ov
     cli_dir.mkdir()
     plugin_dir.mkdir()
     blend_name = ("cosine", "linear", "none")[blend]
-    command = [str(CLI_PYTHON), "-m", "s5geo", "segment", str(raster), "--model", str(MODEL),
-               "--output", str(cli_dir / "classes.tif"), "--confidence", "--device", "cpu",
-               "--no-progress", "--batch-size", "3", "--blend", blend_name]
+    command = [
+        str(CLI_PYTHON),
+        "-m",
+        "s5geo",
+        "segment",
+        str(raster),
+        "--model",
+        str(MODEL),
+        "--output",
+        str(cli_dir / "classes.tif"),
+        "--confidence",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--batch-size",
+        "3",
+        "--blend",
+        blend_name,
+    ]
     if window is not None:
         command += ["--window", str(window), "--overlap", str(overlap)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "QGIS"))}

@@ -1,4 +1,3 @@
-
 """The built zip: contents, install into a fresh profile, runs with qgis_process."""
 
 from __future__ import annotations
@@ -154,9 +153,7 @@ def test_qgis_process_runs_segment_and_vectorize(plugin_zip, raster, tmp_path) -
     assert dataset.GetGeoTransform() == gdal.Open(str(raster)).GetGeoTransform()
 
     polygons = tmp_path / "polygons.gpkg"
-    run = _qgis_process(
-        env, "run", "s5geo:vectorize", "--", f"INPUT={output}", f"OUTPUT={polygons}"
-    )
+    run = _qgis_process(env, "run", "s5geo:vectorize", "--", f"INPUT={output}", f"OUTPUT={polygons}")
     assert run.returncode == 0, run.stdout + run.stderr
     from osgeo import ogr
 

@@ -146,9 +146,7 @@ class InstallerDialog(QDialog):
                 "'sudo apt install python3-pip', then try again."
             )
         elif "Could not find a version" in log or "No matching distribution" in log:
-            reason = (
-                f"no {self.package()} build exists for this Python and system; try the CPU build."
-            )
+            reason = f"no {self.package()} build exists for this Python and system; try the CPU build."
         elif "Could not fetch" in log or "NewConnectionError" in log or "ProxyError" in log:
             reason = "the package index could not be reached; check the internet connection."
         else:

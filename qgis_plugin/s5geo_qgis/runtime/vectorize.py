@@ -123,9 +123,7 @@ def vectorize(
     output = Path(output)
     driver_name = DRIVERS.get(output.suffix.lower())
     if driver_name is None:
-        raise ValueError(
-            f"unsupported vector format {output.suffix!r}; use one of {sorted(DRIVERS)}"
-        )
+        raise ValueError(f"unsupported vector format {output.suffix!r}; use one of {sorted(DRIVERS)}")
     dataset = gdal_io.open_raster(str(class_map))
     band = dataset.GetRasterBand(1)
     classes = gdal_io.class_info(dataset)

@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 #: 1x1 convolution weights (classes x bands) and bias of the fixture model.
-WEIGHTS = np.array(
-    [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], dtype=np.float32
-)
+WEIGHTS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], dtype=np.float32)
 BIAS = np.array([0.0, 0.0, 0.0, 0.5], dtype=np.float32)
 
 #: ModelMetadata of the fixture, as stored under ``metadata_props["s5geo"]``.
@@ -48,11 +46,7 @@ def build(path: Path) -> Path:
     graph = helper.make_graph(
         [conv],
         "s5geo_tiny",
-        [
-            helper.make_tensor_value_info(
-                "image", TensorProto.FLOAT, ["batch", num_bands, "height", "width"]
-            )
-        ],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", num_bands, "height", "width"])],
         [
             helper.make_tensor_value_info(
                 "logits", TensorProto.FLOAT, ["batch", num_classes, "height", "width"]
@@ -60,9 +54,7 @@ def build(path: Path) -> Path:
         ],
         initializer=[weight, bias],
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="s5geo-tests"
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="s5geo-tests")
     model.ir_version = 8  # readable by every onnxruntime since 1.10
     helper.set_model_props(model, {"s5geo": json.dumps(METADATA, sort_keys=True)})
     checker.check_model(model)
