@@ -6,7 +6,7 @@ dilated layer4), the two maps UniMatch's feature perturbation drops channels fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from s5geo.models.base import Encoder, SegmentationModel
 from s5geo.models.layers import ConvBNReLU, resize
-from s5geo.models.registry import register_model
-from s5geo.models.resnet import ResNetEncoder
+from s5geo.models.registry import register_variants
+from s5geo.models.resnet import RESNETS, ResNetEncoder
 
 
 class ASPPPooling(nn.Module):
@@ -124,32 +124,36 @@ class DeepLabV3Plus(SegmentationModel):
         super().__init__(encoder, decoder, channels, num_classes, dropout)
 
 
-def _deeplab(
-    backbone: str,
+def build_deeplabv3plus(
+    encoder: Callable[..., Encoder],
     num_classes: int,
-    in_channels: int,
+    in_channels: int = 3,
+    channels: int = 256,
+    output_stride: int = 16,
+    dropout: float = 0.0,
     grad_checkpointing: bool = False,
-    **kwargs: Any,
+    **encoder_options: Any,
 ) -> DeepLabV3Plus:
-    model = DeepLabV3Plus(backbone, num_classes, in_channels, **kwargs)
+    """DeepLabV3+ on ``encoder(in_channels=..., out_indices=(1, 4), output_stride=..., **encoder_options)``.
+
+    Args:
+        encoder: factory of a timm-style encoder (feature 1: stride 4, feature 4: the deep map).
+        num_classes: number of classes K.
+        in_channels: input bands.
+        channels: ASPP/decoder channels.
+        output_stride: 16 (S5/UniMatch) or 8.
+        dropout: Dropout2d before the classifier.
+        grad_checkpointing: activation checkpointing in the encoder.
+        **encoder_options: passed to ``encoder`` (e.g. ``drop_path_rate``).
+    """
+    backbone = encoder(
+        in_channels=in_channels, out_indices=(1, 4), output_stride=output_stride, **encoder_options
+    )
+    model = DeepLabV3Plus(
+        backbone, num_classes, in_channels, channels=channels, output_stride=output_stride, dropout=dropout
+    )
     model.set_grad_checkpointing(grad_checkpointing)
     return model
 
 
-@register_model("deeplabv3plus_resnet101")
-def deeplabv3plus_resnet101(num_classes: int, in_channels: int = 3, **kwargs: Any) -> DeepLabV3Plus:
-    """DeepLabV3+ with ResNet-101 (the S5 paper's semi-supervised comparison model)."""
-    return _deeplab("resnet101", num_classes, in_channels, **kwargs)
-
-
-@register_model("deeplabv3plus_resnet50")
-def deeplabv3plus_resnet50(num_classes: int, in_channels: int = 3, **kwargs: Any) -> DeepLabV3Plus:
-    """DeepLabV3+ with ResNet-50."""
-    return _deeplab("resnet50", num_classes, in_channels, **kwargs)
-
-
-@register_model("deeplabv3plus_resnet18")
-def deeplabv3plus_resnet18(num_classes: int, in_channels: int = 3, **kwargs: Any) -> DeepLabV3Plus:
-    """Small DeepLabV3+ with ResNet-18 (64 channels) for tests and CPU demos."""
-    kwargs.setdefault("channels", 64)
-    return _deeplab("resnet18", num_classes, in_channels, **kwargs)
+register_variants("deeplabv3plus", build_deeplabv3plus, RESNETS)

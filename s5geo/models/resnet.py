@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
-from s5geo.models.registry import register_model
+from s5geo.models.registry import Variant, register_variants
 from s5geo.models.timm_encoder import TimmEncoder
-from s5geo.models.upernet import UPerNet
+from s5geo.models.upernet import build_upernet
 
 #: ``layer1`` .. ``layer4`` of a timm ResNet get layer ids 1..4 (conv1/bn1: 0).
 RESNET_STAGE_PATTERN = r"model\.layer(\d)\."
@@ -42,35 +42,18 @@ class ResNetEncoder(TimmEncoder):
         self.stem_weight = "model.conv1.weight"
 
 
-def _upernet_resnet(
-    name: str,
-    num_classes: int,
-    in_channels: int,
-    channels: int = 256,
-    dropout: float = 0.1,
-    drop_path_rate: float = 0.0,
-    grad_checkpointing: bool = False,
-) -> UPerNet:
-    encoder = ResNetEncoder(name, in_channels, drop_path_rate=drop_path_rate)
-    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+#: ResNet encoders of the registered UPerNet and DeepLabV3+ models.
+RESNETS = {
+    "resnet50": Variant(partial(ResNetEncoder, "resnet50"), "ResNet-50"),
+    "resnet101": Variant(
+        partial(ResNetEncoder, "resnet101"),
+        "ResNet-101 (DeepLabV3+: the S5 paper's semi-supervised comparison)",
+    ),
+    "resnet18": Variant(
+        partial(ResNetEncoder, "resnet18"),
+        "ResNet-18, head 64 channels, for tests and CPU demos",
+        {"channels": 64},
+    ),
+}
 
-
-@register_model("upernet_resnet50")
-def upernet_resnet50(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ResNet-50."""
-    return _upernet_resnet("resnet50", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_resnet101")
-def upernet_resnet101(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ResNet-101."""
-    return _upernet_resnet("resnet101", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_resnet18")
-def upernet_resnet18(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """Small UPerNet with ResNet-18 (head 64 channels) for tests and CPU demos."""
-    kwargs.setdefault("channels", 64)
-    return _upernet_resnet("resnet18", num_classes, in_channels, **kwargs)
+register_variants("upernet", build_upernet, RESNETS)

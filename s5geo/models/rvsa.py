@@ -17,8 +17,7 @@ relative-position tables are resampled.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -28,9 +27,9 @@ from torch.utils.checkpoint import checkpoint
 
 from s5geo.models.base import Encoder
 from s5geo.models.layers import _exporting
-from s5geo.models.registry import register_model
-from s5geo.models.upernet import UPerNet
-from s5geo.models.vit import VIT_CONFIGS, ViTPyramidNeck
+from s5geo.models.registry import Variant, register_variants
+from s5geo.models.upernet import build_upernet
+from s5geo.models.vit import TINY_VIT_DEFAULTS, ViTPyramidNeck, vit_size
 
 
 def _rel_table(table: Tensor, length: int) -> Tensor:
@@ -371,48 +370,18 @@ class RVSAEncoder(Encoder):
 RVSA_INTERVALS = {"tiny": 2, "b": 3, "l": 6}
 
 
-def _upernet_rvsa(
-    size: str,
-    num_classes: int,
-    in_channels: int,
-    img_size: int | tuple[int, int] = 512,
-    drop_path_rate: float = 0.1,
-    channels: int = 256,
-    dropout: float = 0.1,
-    grad_checkpointing: bool = False,
-    out_indices: Sequence[int] | None = None,
-) -> UPerNet:
-    cfg = dict(VIT_CONFIGS[size])
-    if out_indices is not None:
-        cfg["out_indices"] = tuple(out_indices)
-    encoder = RVSAEncoder(
-        interval=RVSA_INTERVALS[size],
-        img_size=img_size,
-        in_channels=in_channels,
-        drop_path_rate=drop_path_rate,
-        **cfg,
-    )
-    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+def _rvsa(size: str) -> Callable[..., RVSAEncoder]:
+    return vit_size(RVSAEncoder, size, interval=RVSA_INTERVALS[size])
 
 
-@register_model("upernet_vit_b_rvsa")
-def upernet_vit_b_rvsa(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ViT-B + RVSA (MTP; global attention in blocks 3, 6, 9, 12)."""
-    return _upernet_rvsa("b", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_vit_l_rvsa")
-def upernet_vit_l_rvsa(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ViT-L + RVSA (MTP; global attention in every 6th block)."""
-    return _upernet_rvsa("l", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_vit_tiny_rvsa")
-def upernet_vit_tiny_rvsa(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """Tiny RVSA UPerNet (width 64, 4 blocks, every 2nd global, head 64) for tests and CPU demos."""
-    kwargs.setdefault("img_size", 112)
-    kwargs.setdefault("channels", 64)
-    kwargs.setdefault("drop_path_rate", 0.0)
-    return _upernet_rvsa("tiny", num_classes, in_channels, **kwargs)
+register_variants(
+    "upernet",
+    build_upernet,
+    {
+        "vit_b_rvsa": Variant(_rvsa("b"), "ViT-B + RVSA (MTP; global attention in blocks 3, 6, 9, 12)"),
+        "vit_l_rvsa": Variant(_rvsa("l"), "ViT-L + RVSA (MTP; global attention in every 6th block)"),
+        "vit_tiny_rvsa": Variant(
+            _rvsa("tiny"), "tiny RVSA ViT (every 2nd block global)", {**TINY_VIT_DEFAULTS, "img_size": 112}
+        ),
+    },
+)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from s5geo.models.registry import register_model
+from functools import partial
+
+from s5geo.models.registry import Variant, register_variants
 from s5geo.models.timm_encoder import TimmEncoder
-from s5geo.models.upernet import UPerNet
+from s5geo.models.upernet import build_upernet
 
 
 class SwinEncoder(TimmEncoder):
@@ -39,20 +41,8 @@ class SwinEncoder(TimmEncoder):
         self.stem_weight = "model.patch_embed.proj.weight"
 
 
-@register_model("upernet_swin_t")
-def upernet_swin_t(
-    num_classes: int,
-    in_channels: int = 3,
-    img_size: int = 512,
-    drop_path_rate: float = 0.3,
-    channels: int = 256,
-    dropout: float = 0.1,
-    grad_checkpointing: bool = False,
-) -> UPerNet:
-    """UPerNet with Swin-T (patch 4, window 7)."""
-    encoder = SwinEncoder(
-        "swin_tiny_patch4_window7_224", in_channels, img_size, drop_path_rate=drop_path_rate
-    )
-    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+register_variants(
+    "upernet",
+    build_upernet,
+    {"swin_t": Variant(partial(SwinEncoder, "swin_tiny_patch4_window7_224"), "Swin-T (patch 4, window 7)")},
+)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -86,3 +87,32 @@ class UPerNet(SegmentationModel):
     ) -> None:
         decoder = UPerHead(encoder.out_channels, channels, pool_scales)
         super().__init__(encoder, decoder, channels, num_classes, dropout)
+
+
+def build_upernet(
+    encoder: Callable[..., Encoder],
+    num_classes: int,
+    in_channels: int = 3,
+    channels: int = 256,
+    dropout: float = 0.1,
+    grad_checkpointing: bool = False,
+    model_cls: type[UPerNet] = UPerNet,
+    **encoder_options: Any,
+) -> UPerNet:
+    """UPerNet on ``encoder(in_channels=in_channels, **encoder_options)``.
+
+    Args:
+        encoder: encoder factory returning 4 feature maps, finest first.
+        num_classes: number of classes K.
+        in_channels: input bands.
+        channels: UPerHead channels.
+        dropout: Dropout2d before the classifier.
+        grad_checkpointing: activation checkpointing in the encoder.
+        model_cls: :class:`UPerNet` or a subclass of it.
+        **encoder_options: passed to ``encoder`` (size, stochastic depth, ...).
+    """
+    model = model_cls(
+        encoder(in_channels=in_channels, **encoder_options), num_classes, channels, dropout=dropout
+    )
+    model.set_grad_checkpointing(grad_checkpointing)
+    return model

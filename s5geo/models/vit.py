@@ -10,17 +10,17 @@ and let :func:`s5geo.models.load_pretrained` resample the patch embedding).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 
 from s5geo.models.base import Encoder
 from s5geo.models.layers import LayerNorm2d
-from s5geo.models.registry import register_model
-from s5geo.models.upernet import UPerNet
+from s5geo.models.registry import Variant, register_variants
+from s5geo.models.upernet import build_upernet
 
 
 class ViTPyramidNeck(nn.Module):
@@ -188,61 +188,32 @@ VIT_CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def _upernet_vit(
-    size: str,
-    num_classes: int,
-    in_channels: int,
-    img_size: int | tuple[int, int] = 512,
-    patch_size: int = 16,
-    drop_path_rate: float = 0.1,
-    neck_norm: str = "ln",
-    norm_eps: float = 1e-5,
-    drop_path_attn: bool = False,
-    channels: int = 256,
-    dropout: float = 0.1,
-    grad_checkpointing: bool = False,
-    out_indices: Sequence[int] | None = None,
-) -> UPerNet:
-    cfg = dict(VIT_CONFIGS[size])
-    if out_indices is not None:
-        cfg["out_indices"] = tuple(out_indices)
-    encoder = ViTEncoder(
-        img_size=img_size,
-        patch_size=patch_size,
-        in_channels=in_channels,
-        drop_path_rate=drop_path_rate,
-        neck_norm=neck_norm,
-        norm_eps=norm_eps,
-        drop_path_attn=drop_path_attn,
-        **cfg,
-    )
-    model = UPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+_E = TypeVar("_E", bound=Encoder)
 
 
-@register_model("upernet_vit_b")
-def upernet_vit_b(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ViT-B/16 (features from blocks 3, 5, 7, 11)."""
-    return _upernet_vit("b", num_classes, in_channels, **kwargs)
+def vit_size(encoder_cls: Callable[..., _E], size: str, **defaults: Any) -> Callable[..., _E]:
+    """``encoder_cls`` with the :data:`VIT_CONFIGS` entry ``size`` and stochastic depth 0.1 (as S5).
+
+    Args:
+        encoder_cls: a ViT encoder class taking the :data:`VIT_CONFIGS` keys.
+        size: a :data:`VIT_CONFIGS` key.
+        **defaults: further encoder defaults; every default can be overridden at the call.
+    """
+    return partial(encoder_cls, **{**VIT_CONFIGS[size], "drop_path_rate": 0.1, **defaults})
 
 
-@register_model("upernet_vit_l")
-def upernet_vit_l(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ViT-L/16 (features from blocks 7, 11, 15, 23)."""
-    return _upernet_vit("l", num_classes, in_channels, **kwargs)
+#: Tiny ViT defaults (width 64, 4 blocks, head 64 channels) for tests and CPU demos.
+TINY_VIT_DEFAULTS: Mapping[str, Any] = {"img_size": 64, "channels": 64, "drop_path_rate": 0.0}
 
-
-@register_model("upernet_vit_h")
-def upernet_vit_h(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """UPerNet with ViT-H/16 as in S5 (features from blocks 15, 23, 27, 31)."""
-    return _upernet_vit("h", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_vit_tiny")
-def upernet_vit_tiny(num_classes: int, in_channels: int = 3, **kwargs: Any) -> UPerNet:
-    """Tiny UPerNet-ViT (width 64, 4 blocks, head 64 channels) for tests and CPU demos."""
-    kwargs.setdefault("img_size", 64)
-    kwargs.setdefault("channels", 64)
-    kwargs.setdefault("drop_path_rate", 0.0)
-    return _upernet_vit("tiny", num_classes, in_channels, **kwargs)
+register_variants(
+    "upernet",
+    build_upernet,
+    {
+        "vit_b": Variant(vit_size(ViTEncoder, "b"), "ViT-B/16, features from blocks 3, 5, 7, 11"),
+        "vit_l": Variant(vit_size(ViTEncoder, "l"), "ViT-L/16, features from blocks 7, 11, 15, 23"),
+        "vit_h": Variant(vit_size(ViTEncoder, "h"), "ViT-H/16 as in S5, features from blocks 15, 23, 27, 31"),
+        "vit_tiny": Variant(
+            vit_size(ViTEncoder, "tiny"), "tiny ViT for tests and CPU demos", TINY_VIT_DEFAULTS
+        ),
+    },
+)

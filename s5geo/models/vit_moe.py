@@ -16,15 +16,16 @@ LoveDA 7.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from s5geo.models.registry import register_model
-from s5geo.models.upernet import UPerNet
-from s5geo.models.vit import VIT_CONFIGS, ViTEncoder
+from s5geo.models.registry import Variant, register_variants
+from s5geo.models.upernet import UPerNet, build_upernet
+from s5geo.models.vit import TINY_VIT_DEFAULTS, ViTEncoder, vit_size
 
 #: Datasets of the released multi-dataset models, in expert order.
 S5_MDF_TASKS: tuple[str, ...] = ("vaihingen", "potsdam", "openearthmap", "loveda")
@@ -128,58 +129,22 @@ class MoEUPerNet(UPerNet):
         self.encoder.select_dataset(dataset)
 
 
-def _upernet_vit_moe(
-    size: str,
-    num_classes: int,
-    in_channels: int,
-    dataset: str | int = "vaihingen",
-    num_experts: int = 4,
-    part_features: int = 256,
-    tasks: Sequence[str] = S5_MDF_TASKS,
-    img_size: int | tuple[int, int] = 512,
-    patch_size: int = 16,
-    drop_path_rate: float = 0.1,
-    norm_eps: float = 1e-5,
-    drop_path_attn: bool = False,
-    channels: int = 256,
-    dropout: float = 0.1,
-    grad_checkpointing: bool = False,
-) -> MoEUPerNet:
-    encoder = ViTMoEEncoder(
-        num_experts=num_experts,
-        part_features=part_features,
-        tasks=tasks,
-        dataset=dataset,
-        img_size=img_size,
-        patch_size=patch_size,
-        in_channels=in_channels,
-        drop_path_rate=drop_path_rate,
-        norm_eps=norm_eps,
-        drop_path_attn=drop_path_attn,
-        **VIT_CONFIGS[size],
-    )
-    model = MoEUPerNet(encoder, num_classes, channels=channels, dropout=dropout)
-    model.set_grad_checkpointing(grad_checkpointing)
-    return model
+def _moe(size: str) -> Callable[..., ViTMoEEncoder]:
+    return vit_size(ViTMoEEncoder, size, dataset="vaihingen")
 
 
-@register_model("upernet_vit_b_moe")
-def upernet_vit_b_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
-    """UPerNet with the S5 ViT-B-MoE (4 experts of 256 channels; ``dataset`` picks the expert)."""
-    return _upernet_vit_moe("b", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_vit_l_moe")
-def upernet_vit_l_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
-    """UPerNet with the S5 ViT-L-MoE (4 experts of 256 channels; ``dataset`` picks the expert)."""
-    return _upernet_vit_moe("l", num_classes, in_channels, **kwargs)
-
-
-@register_model("upernet_vit_tiny_moe")
-def upernet_vit_tiny_moe(num_classes: int, in_channels: int = 3, **kwargs: Any) -> MoEUPerNet:
-    """Tiny ViT-MoE UPerNet (width 64, 4 blocks, experts of 16 channels) for tests and demos."""
-    kwargs.setdefault("img_size", 64)
-    kwargs.setdefault("channels", 64)
-    kwargs.setdefault("part_features", 16)
-    kwargs.setdefault("drop_path_rate", 0.0)
-    return _upernet_vit_moe("tiny", num_classes, in_channels, **kwargs)
+register_variants(
+    "upernet",
+    partial(build_upernet, model_cls=MoEUPerNet),
+    {
+        "vit_b_moe": Variant(
+            _moe("b"), "the S5 ViT-B-MoE (4 experts of 256 channels; ``dataset`` picks one)"
+        ),
+        "vit_l_moe": Variant(
+            _moe("l"), "the S5 ViT-L-MoE (4 experts of 256 channels; ``dataset`` picks one)"
+        ),
+        "vit_tiny_moe": Variant(
+            _moe("tiny"), "tiny ViT-MoE (experts of 16 channels)", {**TINY_VIT_DEFAULTS, "part_features": 16}
+        ),
+    },
+)
