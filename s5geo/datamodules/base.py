@@ -103,27 +103,32 @@ class ScaledBatchMixin:
 
     def _set_options(
         self,
-        *,
         crop_size: int,
         num_workers: int,
         scale: float | Sequence[float],
-        val_batch_size: int | None,
-        test_batch_size: int | None,
+        eval_batch_sizes: tuple[int | None, int | None],
         train_augmentation: nn.Module | None,
-        classes: Sequence[str] | None,
-        colors: Sequence[Sequence[int]] | None,
-        in_channels: int | None,
+        metadata: tuple[Sequence[str] | None, Sequence[Sequence[int]] | None, int | None],
         loader_crop_size: int | None = None,
     ) -> None:
-        """Store the options shared by every s5geo datamodule (see the subclasses' arguments)."""
+        """Store the options every s5geo datamodule has.
+
+        Args:
+            crop_size: side of the training crops after augmentation.
+            num_workers: loader workers.
+            scale: divisor that maps raw pixel values to [0, 1].
+            eval_batch_sizes: validation and test batch sizes.
+            train_augmentation: device-side training augmentation (None: none).
+            metadata: ``classes``, ``colors`` and ``in_channels`` given by the user (None: from the data).
+            loader_crop_size: side of the loader-side crops (default ``crop_size``).
+        """
         self.crop_size = crop_size
         self.loader_crop_size = loader_crop_size or crop_size
         self.num_workers = num_workers
         self.scale = scale
-        self.val_batch_size = val_batch_size
-        self.test_batch_size = test_batch_size
+        self.val_batch_size, self.test_batch_size = eval_batch_sizes
         self.train_augmentation = train_augmentation
-        self._classes, self._colors, self._in_channels = classes, colors, in_channels
+        self._classes, self._colors, self._in_channels = metadata
 
     def _metadata_source(self) -> Any:
         for name in ("train_dataset", "labeled_dataset", "val_dataset", "test_dataset"):
@@ -288,18 +293,10 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(dataset_class, batch_size=batch_size, num_workers=num_workers, **kwargs)
-        self._set_options(
-            crop_size=crop_size,
-            loader_crop_size=loader_crop_size,
-            num_workers=num_workers,
-            scale=scale,
-            val_batch_size=val_batch_size,
-            test_batch_size=test_batch_size,
-            train_augmentation=training_augmentation(augment, augmentation, crop_size),
-            classes=classes,
-            colors=colors,
-            in_channels=in_channels,
-        )
+        augmentation = training_augmentation(augment, augmentation, crop_size)
+        metadata = (classes, colors, in_channels)
+        eval_sizes = (val_batch_size, test_batch_size)
+        self._set_options(crop_size, num_workers, scale, eval_sizes, augmentation, metadata, loader_crop_size)
         self.train_split = train_split
         self.val_split = val_split
         self.test_split = test_split

@@ -211,18 +211,10 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.seed = seed
-        self._set_options(
-            crop_size=crop_size,
-            loader_crop_size=loader_crop_size,
-            num_workers=num_workers,
-            scale=scale,
-            val_batch_size=val_batch_size,
-            test_batch_size=test_batch_size,
-            train_augmentation=WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate),
-            classes=classes,
-            colors=colors,
-            in_channels=in_channels,
-        )
+        augmentation = WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
+        metadata = (classes, colors, in_channels)
+        eval_sizes = (val_batch_size, test_batch_size)
+        self._set_options(crop_size, num_workers, scale, eval_sizes, augmentation, metadata, loader_crop_size)
 
     def _dataset(self, name: str) -> Dataset | None:
         attr = f"{name}_dataset"

@@ -75,16 +75,10 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
         self.val_patch_size = val_patch_size
         self.batch_size = batch_size
         self.seed = seed
+        augmentation = training_augmentation(augment, augmentation, crop_size)
+        metadata = (classes or MillionSeg.classes, colors or MillionSeg.colors, in_channels)
         self._set_options(
-            crop_size=crop_size,
-            num_workers=num_workers,
-            scale=scale,
-            val_batch_size=val_batch_size,
-            test_batch_size=val_batch_size,
-            train_augmentation=training_augmentation(augment, augmentation, crop_size),
-            classes=classes or MillionSeg.classes,
-            colors=colors or MillionSeg.colors,
-            in_channels=in_channels,
+            crop_size, num_workers, scale, (val_batch_size, val_batch_size), augmentation, metadata
         )
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None

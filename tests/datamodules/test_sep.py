@@ -14,8 +14,9 @@ PUBLISHED = DATA / "millionseg" / "published"
 
 
 def _module(**kwargs) -> SEPDataModule:
-    return SEPDataModule(root=PUBLISHED, val_root=DATA / "isaid", val_patch_size=32, batch_size=2,
-                         crop_size=32, **kwargs)
+    return SEPDataModule(
+        root=PUBLISHED, val_root=DATA / "isaid", val_patch_size=32, batch_size=2, crop_size=32, **kwargs
+    )
 
 
 def test_pseudo_labeled_folders_and_isaid_val() -> None:
@@ -38,13 +39,22 @@ def test_shards_train_and_checkpoint_loader_state(tmp_path) -> None:
     shards = tmp_path / "shards"
     write_shards(manifest_samples(PUBLISHED, None, "pseudo_labeled"), shards, progress=False)
     dm = _module(shards=str(shards), augment=False)
-    task = SupervisedSegmentation(model="upernet_resnet18", model_kwargs={"channels": 8}, num_classes=16,
-                                  lr=1e-3, excluded_classes=[0])
+    task = SupervisedSegmentation(
+        model="upernet_resnet18", model_kwargs={"channels": 8}, num_classes=16, lr=1e-3, excluded_classes=[0]
+    )
     checkpoints = tmp_path / "ckpt"
-    trainer = Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
-                      enable_model_summary=False, limit_val_batches=1, val_check_interval=1,
-                      check_val_every_n_epoch=None, num_sanity_val_steps=0,
-                      callbacks=[ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0)])
+    trainer = Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=1,
+        val_check_interval=1,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        callbacks=[ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0)],
+    )
     trainer.fit(task, datamodule=dm)
     assert trainer.global_step == 1 and "val/mIoU" in trainer.callback_metrics
     # the streaming loader's position is in the checkpoint: a resumed run continues the epoch

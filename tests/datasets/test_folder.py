@@ -45,9 +45,7 @@ def test_dubai_preset_loads_all_tiles_with_real_colours() -> None:
 
 def test_unknown_colour_raises_by_default() -> None:
     with pytest.raises(InvalidMaskError, match="not a class colour"):
-        SegmentationFolder(
-            ROOT, classes=DUBAI_AERIAL["classes"], colors=COLORS, ignore_colors=[GREY]
-        )[0]
+        SegmentationFolder(ROOT, classes=DUBAI_AERIAL["classes"], colors=COLORS, ignore_colors=[GREY])[0]
 
 
 def test_images_masks_dirs_with_suffix_and_index_masks(tmp_path: Path) -> None:
@@ -62,7 +60,9 @@ def test_images_masks_dirs_with_suffix_and_index_masks(tmp_path: Path) -> None:
         mask[0, 0] = 255
         Image.fromarray(mask).save(tmp_path / "labels" / f"{name}_label.png")
     ds = SegmentationFolder(
-        images=tmp_path / "imgs", masks=tmp_path / "labels", mask_suffix="_label",
+        images=tmp_path / "imgs",
+        masks=tmp_path / "labels",
+        mask_suffix="_label",
         classes=["x", "y", "z"],
     )
     assert len(ds) == 2 and len(ds.colors) == 3

@@ -70,9 +70,7 @@ def test_unknown_colour_and_size_mismatch(tmp_path: Path) -> None:
     Image.fromarray(rgb).save(mask_path)
     with pytest.raises(InvalidMaskError, match="1 pixels have colour"):
         ISAIDSegmentation(tmp_path, split="val", patch_size=None)[0]
-    assert ISAIDSegmentation(tmp_path, split="val", patch_size=None, unknown="ignore")[0]["mask"][
-        3, 3
-    ] == 255
+    assert ISAIDSegmentation(tmp_path, split="val", patch_size=None, unknown="ignore")[0]["mask"][3, 3] == 255
     rgb[3, 3] = (0, 0, 0)
     Image.fromarray(rgb[:-2]).save(mask_path)
     with pytest.raises(InvalidMaskError, match="does not match"):

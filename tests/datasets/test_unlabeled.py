@@ -11,8 +11,11 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def test_recursive_folder_with_extension_filter() -> None:
     ds = UnlabeledFolder(DATA / "dubai_aerial", extensions=(".JPG",))
-    assert [p["image"].name for p in ds.files] == ["image_part_001.jpg", "image_part_002.jpg",
-                                                   "image_part_001.jpg"]
+    assert [p["image"].name for p in ds.files] == [
+        "image_part_001.jpg",
+        "image_part_002.jpg",
+        "image_part_001.jpg",
+    ]
     sample = ds[0]
     assert set(sample) == {"image"}
     assert sample["image"].dtype == torch.float32 and sample["image"].shape == (3, 40, 48)

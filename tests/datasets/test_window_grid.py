@@ -19,9 +19,7 @@ def test_grid_starts(length: int, tile: int, stride: int, expected: list[int]) -
     assert grid_starts(length, tile, stride) == expected
 
 
-@pytest.mark.parametrize(
-    ("height", "width", "tile", "stride"), [(70, 90, 32, 32), (45, 60, 16, 10)]
-)
+@pytest.mark.parametrize(("height", "width", "tile", "stride"), [(70, 90, 32, 32), (45, 60, 16, 10)])
 def test_tile_grid_covers_every_pixel_inside_the_image(
     height: int, width: int, tile: int, stride: int
 ) -> None:

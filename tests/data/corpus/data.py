@@ -41,8 +41,15 @@ def main() -> None:
     geo = HERE / "sources" / "geo"
     geo.mkdir(parents=True, exist_ok=True)
     data = np.moveaxis(picture(rng, 36, 36, 0), -1, 0)
-    profile = {"driver": "GTiff", "height": 36, "width": 36, "count": 3, "dtype": "uint8",
-               "crs": "EPSG:32633", "transform": from_origin(500000, 4000000, 0.5, 0.5)}
+    profile = {
+        "driver": "GTiff",
+        "height": 36,
+        "width": 36,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32633",
+        "transform": from_origin(500000, 4000000, 0.5, 0.5),
+    }
     with rasterio.open(geo / "scene.tif", "w", **profile) as dst:
         dst.write(data)
 

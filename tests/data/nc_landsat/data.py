@@ -29,8 +29,15 @@ BOXES = [((4, 30, 12, 40), 5), ((20, 8, 28, 16), 2), ((40, 44, 48, 56), 6)]
 
 def write(name: str, array: np.ndarray, crs: str, nodata: float) -> None:
     profile = {
-        "driver": "GTiff", "height": HEIGHT, "width": WIDTH, "count": 1, "dtype": array.dtype.name,
-        "crs": crs, "transform": TRANSFORM, "nodata": nodata, "compress": "deflate",
+        "driver": "GTiff",
+        "height": HEIGHT,
+        "width": WIDTH,
+        "count": 1,
+        "dtype": array.dtype.name,
+        "crs": crs,
+        "transform": TRANSFORM,
+        "nodata": nodata,
+        "compress": "deflate",
     }
     with rasterio.open(HERE / name, "w", **profile) as dst:
         dst.write(array[None])
@@ -51,11 +58,19 @@ def main() -> None:
         else:
             data = rng.integers(1, 200, size=(HEIGHT, WIDTH)).astype(np.float32)
         if band == "70":
-            write(f"lsat7_2000_{band}.tif", np.where(outside, -32768, data).astype(np.int16),
-                  "EPSG:32119", -32768)
+            write(
+                f"lsat7_2000_{band}.tif",
+                np.where(outside, -32768, data).astype(np.int16),
+                "EPSG:32119",
+                -32768,
+            )
         else:
-            write(f"lsat7_2000_{band}.tif", np.where(outside, -99999, data).astype(np.float32),
-                  "EPSG:32119", -99999)
+            write(
+                f"lsat7_2000_{band}.tif",
+                np.where(outside, -99999, data).astype(np.float32),
+                "EPSG:32119",
+                -99999,
+            )
     strata = np.where(outside, -99999, classes).astype(np.float32)
     write("strata.tif", strata, "EPSG:3358", -99999)
     pixels = np.full((HEIGHT, WIDTH), -99999, np.float32)
@@ -68,7 +83,8 @@ def main() -> None:
     ]
     frame = gpd.GeoDataFrame(
         {"label": [CLASSES[v - 1] for _, v in BOXES], "id": [v for _, v in BOXES]},
-        geometry=boxes, crs="EPSG:3358",
+        geometry=boxes,
+        crs="EPSG:3358",
     )
     frame.to_file(HERE / "landsat96_polygons.shp")
 
