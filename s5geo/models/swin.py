@@ -20,25 +20,22 @@ class SwinEncoder(TimmEncoder):
         drop_path_rate: stochastic depth rate (0.3 for Swin-T in S5).
     """
 
+    stage_pattern = r"model\.layers_(\d)\."
+    stage_offset = 1
+    nhwc = True
+    stem_weight = "model.patch_embed.proj.weight"
+
     def __init__(
-        self,
-        name: str,
-        in_channels: int = 3,
-        img_size: int = 512,
-        drop_path_rate: float = 0.3,
+        self, name: str, in_channels: int = 3, img_size: int = 512, drop_path_rate: float = 0.3
     ) -> None:
         super().__init__(
             name,
             in_channels,
-            out_indices=(0, 1, 2, 3),
-            stage_pattern=r"model\.layers_(\d)\.",
-            stage_offset=1,
-            nhwc=True,
+            (0, 1, 2, 3),
             img_size=img_size,
             strict_img_size=False,
             drop_path_rate=drop_path_rate,
         )
-        self.stem_weight = "model.patch_embed.proj.weight"
 
 
 register_variants(

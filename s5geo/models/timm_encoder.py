@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import timm
 from torch import Tensor
@@ -15,27 +15,33 @@ from s5geo.models.base import Encoder
 class TimmEncoder(Encoder):
     """A timm model created with ``features_only=True`` (random init, no download).
 
-    Args:
-        name: timm architecture name, e.g. ``"resnet50"``.
-        in_channels: input bands (timm builds the stem for them).
-        out_indices: feature levels to return (timm indices).
+    Subclasses describe their family with the class attributes below (``stage_pattern`` at least).
+
+    Attributes:
         stage_pattern: regex on parameter names whose group 1 is a stage number ``s``; such
             parameters get layer id ``s + stage_offset``, anything else 0 (the stem).
         stage_offset: added to the stage number (so that the first stage gets id 1).
         num_stages: number of stages (layer ids 1..num_stages).
         nhwc: the timm model returns channels-last ``B x H x W x C`` features (Swin).
-        **timm_kwargs: passed to ``timm.create_model``.
+
+    Args:
+        name: timm architecture name, e.g. ``"resnet50"``.
+        in_channels: input bands (timm builds the stem for them).
+        out_indices: feature levels to return (timm indices).
+        **timm_kwargs: passed to ``timm.create_model``, e.g. ``output_stride`` (32, 16 or 8:
+            dilated later stages) and ``drop_path_rate`` (stochastic depth).
     """
+
+    stage_pattern: ClassVar[str]
+    stage_offset: ClassVar[int] = 0
+    num_stages: ClassVar[int] = 4
+    nhwc: ClassVar[bool] = False
 
     def __init__(
         self,
         name: str,
-        in_channels: int,
-        out_indices: Sequence[int],
-        stage_pattern: str,
-        stage_offset: int = 0,
-        num_stages: int = 4,
-        nhwc: bool = False,
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (1, 2, 3, 4),
         **timm_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -49,11 +55,8 @@ class TimmEncoder(Encoder):
         )
         self.out_channels = list(self.model.feature_info.channels())
         self.reductions = list(self.model.feature_info.reduction())
-        self.nhwc = nhwc
-        self._stage_re = re.compile(stage_pattern)
-        self._stage_offset = stage_offset
-        self.num_layers = num_stages + 1
-        self.stem_weight = None
+        self._stage_re = re.compile(self.stage_pattern)
+        self.num_layers = self.num_stages + 1
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """Feature maps as ``B x C x h x w``, finest first."""
@@ -65,7 +68,7 @@ class TimmEncoder(Encoder):
     def layer_id(self, name: str) -> int:
         """0 for the stem, 1..num_stages for the stages."""
         match = self._stage_re.match(name)
-        return int(match.group(1)) + self._stage_offset if match else 0
+        return int(match.group(1)) + self.stage_offset if match else 0
 
     def no_weight_decay(self) -> set[str]:
         """Relative position bias tables and absolute position embeddings (Swin)."""
