@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from _tiny import ShapeChecker, SplitTinyDataset
-from lightning.pytorch import Trainer
+from trainer_helpers import quiet_trainer
 
 from s5geo.datamodules import (
     ISAIDDataModule,
@@ -109,15 +109,7 @@ def test_per_band_scale_and_errors() -> None:
 def test_hooks_run_in_a_lightning_fit() -> None:
     dm = S5DataModule(SplitTinyDataset, batch_size=2, crop_size=16)
     model = ShapeChecker(crop_size=16, batch_size=2)
-    trainer = Trainer(
-        accelerator="cpu",
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = quiet_trainer(max_epochs=1, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     assert model.calls == {"train": 3, "val": 6}
 

@@ -4,7 +4,7 @@ from collections import Counter
 import pytest
 import torch
 from _tiny import Recorder, TinyDataset
-from lightning.pytorch import Trainer
+from trainer_helpers import quiet_trainer
 
 from s5geo.datamodules import SemiSupervisedDataModule
 from s5geo.datamodules.semi_supervised import PairedBatchSampler
@@ -149,16 +149,7 @@ def test_ddp_two_ranks_see_disjoint_samples(tmp_path) -> None:
         batch_size_unlabeled=b_u,
         crop_size=16,
     )
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=2,
-        strategy="ddp_spawn",
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(devices=2, strategy="ddp_spawn", max_epochs=2)
     trainer.fit(Recorder(str(tmp_path)), datamodule=dm)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     for epoch in (0, 1):

@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import torch
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Callback, seed_everything
 from tasks_tiny_data import TinySemiDataModule
+from trainer_helpers import quiet_trainer
 
 from s5geo.tasks import FixMatch
 
@@ -25,17 +26,12 @@ def main(out: Path) -> None:
     task = FixMatch(model="upernet_resnet18", model_kwargs={"channels": 16}, num_classes=4, tau=0.0, lr=1e-3)
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
     record = Record()
-    trainer = Trainer(
-        accelerator="cpu",
+    trainer = quiet_trainer(
         devices=2,
         strategy="ddp",
         max_steps=2,
         limit_val_batches=1,
         num_sanity_val_steps=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
         callbacks=[record],
         default_root_dir=out,
     )

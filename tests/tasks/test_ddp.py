@@ -12,7 +12,7 @@ HERE = Path(__file__).parent
 @pytest.mark.ddp
 def test_fixmatch_ddp_two_processes_gloo(tmp_path) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(HERE.parent), env.get("PYTHONPATH", "")])
     env.pop("LOCAL_RANK", None)
     result = subprocess.run(
         [sys.executable, str(HERE / "ddp_fixmatch.py"), str(tmp_path)],

@@ -4,6 +4,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 from tasks_tiny_data import TinySemiDataModule
+from trainer_helpers import quiet_trainer
 
 from s5geo.errors import S5GeoError
 from s5geo.metadata import ModelMetadata
@@ -13,16 +14,8 @@ KW = {"model": "upernet_resnet18", "model_kwargs": {"channels": 16}}
 
 
 def _fit(task, data, tmp_path: Path, steps: int = 1) -> Trainer:
-    trainer = Trainer(
-        accelerator="cpu",
-        max_steps=steps,
-        limit_val_batches=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
+    trainer = quiet_trainer(
+        max_steps=steps, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path
     )
     trainer.fit(task, datamodule=data)
     return trainer

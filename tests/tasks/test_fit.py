@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Trainer
+from trainer_helpers import quiet_trainer
 
 from s5geo.tasks import FixMatch, SupervisedSegmentation, UniMatch
 
@@ -14,17 +15,12 @@ MODELS = {
 
 
 def _trainer(tmp_path: Path, steps: int = 2) -> Trainer:
-    return Trainer(
-        accelerator="cpu",
+    return quiet_trainer(
         max_steps=steps,
         limit_val_batches=1,
         val_check_interval=steps,
         num_sanity_val_steps=0,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
         default_root_dir=tmp_path,
-        enable_checkpointing=False,
     )
 
 
