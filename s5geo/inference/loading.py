@@ -79,6 +79,14 @@ def checkpoint_error(path: str | Path, error: BaseException) -> S5GeoError:
     return S5GeoError(f"{path}: not a PyTorch checkpoint, or damaged ({detail})")
 
 
+def _existing_checkpoint(path: str | Path) -> Path:
+    """Return ``path`` as a ``Path``; raises ``S5GeoError`` when no such file exists."""
+    path = Path(path)
+    if not path.is_file():
+        raise S5GeoError(f"checkpoint {str(path)!r} not found")
+    return path
+
+
 def load_checkpoint_file(path: str | Path, **kwargs: Any) -> Any:
     """Read a checkpoint with ``torch.load(weights_only=True)``; never unpickles code.
 
@@ -89,9 +97,7 @@ def load_checkpoint_file(path: str | Path, **kwargs: Any) -> Any:
     Raises:
         S5GeoError: the file is missing, not a checkpoint, or holds objects other than plain data.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise S5GeoError(f"checkpoint {str(path)!r} not found")
+    path = _existing_checkpoint(path)
     kwargs.setdefault("map_location", "cpu")
     try:
         with safe_checkpoint_loading():
@@ -124,11 +130,9 @@ def load_from_checkpoint(cls: type[_T], path: str | Path, **kwargs: Any) -> _T:
         **kwargs: passed on (``map_location``, ``strict``, hyper-parameter overrides...).
 
     Raises:
-        S5GeoError: the file is missing, not a checkpoint, or holds objects other than plain data.
+        S5GeoError: as :func:`load_checkpoint_file`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise S5GeoError(f"checkpoint {str(path)!r} not found")
+    path = _existing_checkpoint(path)
     kwargs["weights_only"] = True
     try:
         with safe_checkpoint_loading():

@@ -17,6 +17,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,18 +50,19 @@ class _Logits(nn.Module):
 
 def _export_graph(module: nn.Module, sample: torch.Tensor, path: Path, opset: int) -> str:
     """Write the ONNX graph with dynamic batch/height/width; return the exporter used."""
-    dim = torch.export.Dim.DYNAMIC
-    quiet = contextlib.redirect_stdout(io.StringIO())
-    try:
-        with quiet, warnings.catch_warnings():
+
+    def export(**options: Any) -> None:
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module,
-                (sample,),
-                str(path),
+                module, (sample,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], **options
+            )
+
+    dim = torch.export.Dim.DYNAMIC
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            export(
                 dynamo=True,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
                 dynamic_shapes={"image": dict.fromkeys(DYNAMIC_DIMS, dim)},
                 opset_version=opset,
                 external_data=False,
@@ -69,18 +71,7 @@ def _export_graph(module: nn.Module, sample: torch.Tensor, path: Path, opset: in
     except Exception as error:  # the dynamo exporter raises many types; fall back below
         logger.info("dynamo ONNX export failed (%s); using the TorchScript exporter", error)
     axes = {name: dict(DYNAMIC_DIMS) for name in (INPUT_NAME, OUTPUT_NAME)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (sample,),
-            str(path),
-            dynamo=False,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes=axes,
-            opset_version=min(opset, 17),
-        )
+    export(dynamo=False, dynamic_axes=axes, opset_version=min(opset, 17))
     return "torchscript"
 
 

@@ -30,6 +30,21 @@ data:
         mask_format: index
 """
 
+#: The ``trainer:`` settings the fit configs share: quiet, on the CPU, checkpoints (and ``last``) in
+#: ``ckpts/``. More ``ModelCheckpoint`` arguments may follow it, indented by eight spaces.
+QUIET_TRAINER_CONFIG = """\
+  logger: false
+  enable_progress_bar: false
+  enable_model_summary: false
+  accelerator: cpu
+  default_root_dir: .
+  callbacks:
+    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
+      init_args:
+        dirpath: ckpts
+        save_last: true
+"""
+
 
 class TinyTask(LightningModule):
     """Per-pixel classifier trained with cross-entropy (255 ignored)."""

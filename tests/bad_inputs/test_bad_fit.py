@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lightning_tiny import FOLDER_DATA_CONFIG, write_tiny_folder
+from lightning_tiny import FOLDER_DATA_CONFIG, QUIET_TRAINER_CONFIG, write_tiny_folder
 
 from s5geo.cli import lightning
 from s5geo.cli.main import main
@@ -22,17 +22,8 @@ model:
     + """\
 trainer:
   max_steps: 2
-  logger: false
-  enable_progress_bar: false
-  enable_model_summary: false
-  accelerator: cpu
-  default_root_dir: .
-  callbacks:
-    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
-      init_args:
-        dirpath: ckpts
-        save_last: true
 """
+    + QUIET_TRAINER_CONFIG
 )
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from lightning_tiny import FOLDER_DATA_CONFIG, write_tiny_folder
+from lightning_tiny import FOLDER_DATA_CONFIG, QUIET_TRAINER_CONFIG, write_tiny_folder
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = 20
@@ -25,17 +25,7 @@ model:
   max_epochs: {EPOCHS}
   limit_val_batches: 0
   num_sanity_val_steps: 0
-  logger: false
-  enable_progress_bar: false
-  enable_model_summary: false
-  accelerator: cpu
-  default_root_dir: .
-  callbacks:
-    - class_path: lightning.pytorch.callbacks.ModelCheckpoint
-      init_args:
-        dirpath: ckpts
-        save_last: true
-        every_n_epochs: 1
+{QUIET_TRAINER_CONFIG}        every_n_epochs: 1
         save_on_train_epoch_end: true
 """
 SCRIPT = (

@@ -21,9 +21,10 @@ import pytest
 import rasterio
 import torch
 import yaml
-from lightning.pytorch import Trainer
+from raster_helpers import write_raster
 from rasterio.transform import from_origin
 from torch import nn
+from trainer_helpers import quiet_trainer
 
 from s5geo import segment_raster
 from s5geo.cli.main import main
@@ -35,22 +36,15 @@ HEIGHT, WIDTH = 75, 101  # not multiples of the 32 px window
 TRANSFORM = from_origin(630_000.0, 230_000.0, 10.0, 10.0)
 CRS = "EPSG:32119"
 NUM_CLASSES = 4
-
-
-def _write_raster(path: Path, data: np.ndarray, nodata: float | None = None) -> Path:
-    with rasterio.open(
-        path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-        dtype=data.dtype, crs=CRS, transform=TRANSFORM, nodata=nodata,
-    ) as dst:
-        dst.write(data)
-    return path
+# Raw pixel values (scale 1), on the CPU, without a progress bar.
+RAW_ON_CPU = ["--data.init_args.scale", "1.0", "--trainer.accelerator", "cpu"]
+RAW_ON_CPU += ["--trainer.enable_progress_bar", "false"]
 
 
 def _save_checkpoint(task: SupervisedSegmentation, path: Path) -> Path:
     # A checkpoint saved from Python, not by `s5geo fit`: the task itself records its class
     # (`_class_path`) so that LightningCLI's predict can rebuild it.
-    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer(devices=1)
     trainer.strategy.connect(task)
     trainer.save_checkpoint(path)
     return path
@@ -65,19 +59,21 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Smooth structure on top of noise, so even an untrained network predicts several classes.
     image[0, :, : WIDTH // 2] //= 4
     image[1, HEIGHT // 2 :] //= 4
-    _write_raster(root / "scene.tif", image)
+    write_raster(root / "scene.tif", image, transform=TRANSFORM)
 
     torch.manual_seed(0)
-    upernet = SupervisedSegmentation(model="upernet_resnet18", num_classes=NUM_CLASSES, in_channels=3,
-                                     mean=[0.0] * 3, std=[1.0] * 3)
+    upernet = SupervisedSegmentation(
+        model="upernet_resnet18", num_classes=NUM_CLASSES, in_channels=3, mean=[0.0] * 3, std=[1.0] * 3
+    )
     _save_checkpoint(upernet, root / "upernet.ckpt")
 
     conv = nn.Conv2d(3, NUM_CLASSES, kernel_size=5, padding=2)
     with torch.no_grad():
         conv.weight.copy_(torch.randint(-3, 4, conv.weight.shape).float())
         conv.bias.copy_(torch.randint(-50, 51, conv.bias.shape).float())
-    task = SupervisedSegmentation(model=conv, num_classes=NUM_CLASSES, in_channels=3,
-                                  mean=[0.0] * 3, std=[1.0] * 3)
+    task = SupervisedSegmentation(
+        model=conv, num_classes=NUM_CLASSES, in_channels=3, mean=[0.0] * 3, std=[1.0] * 3
+    )
     _save_checkpoint(task, root / "conv.ckpt")
     torch.save(conv.state_dict(), root / "conv_weights.pt")
     return root
@@ -96,13 +92,24 @@ def _predict(workdir: Path, out: Path, ckpt: str, *extra: str) -> Path:
     path = out.parent / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(config))
     argv = [
-        "predict", "--config", str(path), "--ckpt_path", str(workdir / ckpt),
-        "--data.init_args.dataset", "null",
-        "--data.init_args.paths", str(workdir / "scene.tif"),
-        "--data.init_args.window_size", "32", "--data.init_args.overlap", "8",
-        "--data.init_args.batch_size", "3", "--data.init_args.scale", "1.0",
-        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
-        "--trainer.default_root_dir", str(out),  # LightningCLI writes config.yaml there
+        "predict",
+        "--config",
+        str(path),
+        "--ckpt_path",
+        str(workdir / ckpt),
+        "--data.init_args.dataset",
+        "null",
+        "--data.init_args.paths",
+        str(workdir / "scene.tif"),
+        "--data.init_args.window_size",
+        "32",
+        "--data.init_args.overlap",
+        "8",
+        "--data.init_args.batch_size",
+        "3",
+        *RAW_ON_CPU,
+        "--trainer.default_root_dir",
+        str(out),  # LightningCLI writes config.yaml there
         *extra,
     ]
     if ckpt == "conv.ckpt":
@@ -127,8 +134,15 @@ def test_predict_matches_segment_blend_none(workdir: Path, tmp_path: Path) -> No
     assert len(np.unique(mosaic)) >= 2  # otherwise the comparison below proves little
 
     reference = segment_raster(
-        workdir / "scene.tif", workdir / "upernet.ckpt", tmp_path / "segment.tif",
-        window_size=32, overlap=0.25, batch_size=3, blend="none", device="cpu", progress=False,
+        workdir / "scene.tif",
+        workdir / "upernet.ckpt",
+        tmp_path / "segment.tif",
+        window_size=32,
+        overlap=0.25,
+        batch_size=3,
+        blend="none",
+        device="cpu",
+        progress=False,
     )
     expected, _ = _read(reference)
     np.testing.assert_array_equal(mosaic, expected)
@@ -156,8 +170,9 @@ def _whole_raster_forward(workdir: Path) -> np.ndarray:
         image = torch.from_numpy(src.read().astype(np.float32))
     conv = nn.Conv2d(3, NUM_CLASSES, kernel_size=5, padding=2)
     conv.load_state_dict(torch.load(workdir / "conv_weights.pt", weights_only=True))
-    task = SupervisedSegmentation(model=conv, num_classes=NUM_CLASSES, in_channels=3,
-                                  mean=[0.0] * 3, std=[1.0] * 3).eval()
+    task = SupervisedSegmentation(
+        model=conv, num_classes=NUM_CLASSES, in_channels=3, mean=[0.0] * 3, std=[1.0] * 3
+    ).eval()
     with torch.no_grad():
         return task(image[None]).argmax(1)[0].numpy().astype(np.uint8)
 
@@ -183,18 +198,34 @@ def test_predict_nodata_stays_nodata(workdir: Path, tmp_path: Path) -> None:
     with rasterio.open(workdir / "scene.tif") as src:
         image = src.read().astype(np.int16)
     image[:, 10:20, 30:50] = -1
-    scene = _write_raster(tmp_path / "holes.tif", image, nodata=-1)
+    scene = write_raster(tmp_path / "holes.tif", image, transform=TRANSFORM, nodata=-1)
     out = tmp_path / "out"
     config = yaml.safe_load(CONFIG.read_text())
     config["trainer"]["callbacks"][0]["init_args"]["output_dir"] = str(out)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    assert main([
-        "predict", "--config", str(tmp_path / "c.yaml"), "--ckpt_path", str(workdir / "conv.ckpt"),
-        "--model.init_args.model", CONV_MODEL, "--data.init_args.dataset", "null",
-        "--data.init_args.paths", str(scene), "--data.init_args.window_size", "32",
-        "--data.init_args.overlap", "8", "--data.init_args.scale", "1.0",
-        "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
-    ]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--ckpt_path",
+                str(workdir / "conv.ckpt"),
+                "--model.init_args.model",
+                CONV_MODEL,
+                "--data.init_args.dataset",
+                "null",
+                "--data.init_args.paths",
+                str(scene),
+                "--data.init_args.window_size",
+                "32",
+                "--data.init_args.overlap",
+                "8",
+                *RAW_ON_CPU,
+            ]
+        )
+        == 0
+    )
     mosaic, _ = _read(out / "prediction.vrt")
     hole = np.zeros_like(mosaic, dtype=bool)
     hole[10:20, 30:50] = True
@@ -205,8 +236,9 @@ def test_predict_nodata_stays_nodata(workdir: Path, tmp_path: Path) -> None:
 @pytest.mark.ddp
 def test_predict_ddp_two_processes_equals_one(workdir: Path, tmp_path: Path) -> None:
     single, _ = _read(_predict(workdir, tmp_path / "one", "upernet.ckpt"))
-    vrt = _predict(workdir, tmp_path / "two", "upernet.ckpt",
-                   "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2")
+    vrt = _predict(
+        workdir, tmp_path / "two", "upernet.ckpt", "--trainer.strategy", "ddp_spawn", "--trainer.devices", "2"
+    )
     ranks = {p.parent.name for p in (tmp_path / "two" / "tiles").glob("rank*/*.tif")}
     assert ranks == {"rank0", "rank1"}  # both processes wrote their own windows
     mosaic, profile = _read(vrt)
@@ -222,8 +254,9 @@ def test_datamodule_covers_landsat_sample_once() -> None:
     config = yaml.safe_load(CONFIG.read_text())["data"]["init_args"]
     spec = dict(config["dataset"])
     spec["init_args"] = {**spec["init_args"], "paths": str(ROOT / spec["init_args"]["paths"])}
-    dm = GeoPredictionDataModule(dataset=spec, window_size=config["window_size"],
-                                 overlap=config["overlap"], batch_size=2)
+    dm = GeoPredictionDataModule(
+        dataset=spec, window_size=config["window_size"], overlap=config["overlap"], batch_size=2
+    )
     dm.setup("predict")
     windows = dm.predict_dataset
     assert (windows.height, windows.width) == (443, 489)

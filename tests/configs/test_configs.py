@@ -30,6 +30,17 @@ def _cli(path: Path, *extra: str) -> LightningCLI:
     )
 
 
+def _tiny_vit_h_cli() -> LightningCLI:
+    """The ViT-H pre-training recipe with its network swapped for a tiny ViT."""
+    return _cli(
+        CONFIGS / "pretrain" / "upernet_vit_h.yaml",
+        "--model.init_args.model",
+        "upernet_vit_tiny",
+        "--model.init_args.model_kwargs",
+        "{img_size: 64}",
+    )
+
+
 def test_configs_exist() -> None:
     names = {p.relative_to(CONFIGS).as_posix() for p in ALL}
     for backbone in (
@@ -86,13 +97,7 @@ def test_config_instantiates(path: Path) -> None:
 
 
 def test_tiny_config_accepts_model_override() -> None:
-    cli = _cli(
-        CONFIGS / "pretrain" / "upernet_vit_h.yaml",
-        "--model.init_args.model",
-        "upernet_vit_tiny",
-        "--model.init_args.model_kwargs",
-        "{img_size: 64}",
-    )
+    cli = _tiny_vit_h_cli()
     assert cli.model.hparams.model == "upernet_vit_tiny"
     assert sum(p.numel() for p in cli.model.parameters()) < 5_000_000
 
@@ -102,13 +107,7 @@ def test_vit_pretrain_config_starts_from_mae_by_name(tmp_path, monkeypatch) -> N
     from s5geo.models.weights import get_weights
 
     monkeypatch.setenv("S5GEO_CACHE", str(tmp_path))
-    cli = _cli(
-        CONFIGS / "pretrain" / "upernet_vit_h.yaml",
-        "--model.init_args.model",
-        "upernet_vit_tiny",
-        "--model.init_args.model_kwargs",
-        "{img_size: 64}",
-    )
+    cli = _tiny_vit_h_cli()
     task = cli.model
     assert task.hparams.init_from == "mae_vit_h"
     # A small file in MAE's key layout (lone ViT, class-token slot, decoder) under its registered name.

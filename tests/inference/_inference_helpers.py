@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import rasterio
 import torch
-from rasterio.transform import Affine, from_origin
+from raster_helpers import write_raster as write_raster
 from torch import nn
 
 from s5geo.metadata import ModelMetadata
@@ -38,21 +34,3 @@ def make_metadata(window: int = 32, overlap: float = 0.25, bands: int = 1) -> Mo
         window_size=window,
         overlap=overlap,
     )
-
-
-def write_raster(
-    path: Path,
-    data: np.ndarray,
-    *,
-    crs: str = "EPSG:32119",
-    transform: Affine | None = None,
-    nodata: float | None = None,
-) -> Path:
-    data = data if data.ndim == 3 else data[None]
-    transform = transform or from_origin(600_000.0, 250_000.0, 28.5, 28.5)
-    with rasterio.open(
-        path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-        dtype=data.dtype, crs=crs, transform=transform, nodata=nodata,
-    ) as dst:
-        dst.write(data)
-    return path
