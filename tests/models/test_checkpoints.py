@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from _model_helpers import rename_prefixes
 
 from s5geo.errors import S5GeoError
 from s5geo.models import CheckpointError, build_model, load_pretrained
@@ -34,11 +35,7 @@ def _tiny(seed: int, **kwargs) -> torch.nn.Module:
 # --- inverse renames (s5geo -> foreign layouts), written independently of the loader ---------
 def _timm_vit_keys(state: dict) -> dict:
     """s5geo ViT encoder keys -> lone timm/MAE backbone keys."""
-    out = {}
-    for key, value in state.items():
-        if key.startswith("encoder.vit."):
-            out[key[len("encoder.vit.") :]] = value
-    return out
+    return rename_prefixes(state, {"encoder.vit.": ""})
 
 
 def _mmseg_vit_key(key: str) -> str:
@@ -68,11 +65,8 @@ def _s5_encoder(state: dict, dim: int) -> dict:
 def _s5_full(state: dict, dim: int, channels: int) -> dict:
     """s5geo state -> the S5 code's DDP ``UperNet`` state (``module.`` prefixed)."""
     out = {f"encoder.{k}": v for k, v in _s5_encoder(state, dim).items()}
-    for key, value in state.items():
-        if key.startswith("decoder."):
-            out["semsegdecoder.decode_head." + key[len("decoder.") :]] = value
-        elif key.startswith("classifier."):
-            out["semseghead.1." + key[len("classifier.") :]] = value
+    renames = {"decoder.": "semsegdecoder.decode_head.", "classifier.": "semseghead.1."}
+    out.update(rename_prefixes(state, renames))
     out["semsegdecoder.decode_head.conv_seg.weight"] = torch.randn(1, channels, 1, 1)
     out["semsegdecoder.decode_head.conv_seg.bias"] = torch.randn(1)
     return {f"module.{k}": v for k, v in out.items()}
@@ -167,13 +161,8 @@ def test_mmseg_layout_with_bn_neck_qv_bias_and_aux_head(tmp_path: Path) -> None:
             ckpt["backbone.pos_embed"] = torch.cat([torch.randn(1, 1, dim), value], dim=1)
         else:
             ckpt[f"backbone.{key}"] = value
-    for key, value in state.items():
-        if key.startswith("encoder.neck."):
-            ckpt["backbone." + key[len("encoder.neck.") :]] = value
-        elif key.startswith("decoder."):
-            ckpt["decode_head." + key[len("decoder.") :]] = value
-        elif key.startswith("classifier."):
-            ckpt["decode_head.conv_seg." + key[len("classifier.") :]] = value
+    heads = {"decoder.": "decode_head.", "classifier.": "decode_head.conv_seg."}
+    ckpt.update(rename_prefixes(state, {"encoder.neck.": "backbone.", **heads}))
     ckpt["backbone.cls_token"] = torch.randn(1, 1, dim)
     ckpt["auxiliary_head.conv_seg.weight"] = torch.randn(5, 8, 1, 1)
     ckpt["auxiliary_head.convs.0.conv.weight"] = torch.randn(8, dim, 3, 3)

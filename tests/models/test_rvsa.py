@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from _model_helpers import assert_onnx_agrees, export_metadata, rename_prefixes
 from torch import Tensor
 
 from s5geo.models import build_model, load_pretrained
@@ -172,14 +173,12 @@ def test_sizes_follow_mtp(name: str) -> None:
 def test_s5_layout_rvsa_checkpoint_loads() -> None:
     """The S5 code's UperNet with the RVSA backbone: ``encoder.``, ``semsegdecoder.``, ``semseghead.1.``."""
     mtp = fake_mtp_checkpoint(seed=2)["state_dict"]
-    state = {}
-    for key, value in mtp.items():
-        if key.startswith("backbone."):
-            state["module.encoder." + key[len("backbone.") :]] = value
-        elif key.startswith("decode_head.conv_seg."):
-            state["module.semseghead.1." + key[len("decode_head.conv_seg.") :]] = value
-        elif key.startswith("decode_head."):
-            state["module.semsegdecoder.decode_head." + key[len("decode_head.") :]] = value
+    renames = {
+        "backbone.": "module.encoder.",
+        "decode_head.conv_seg.": "module.semseghead.1.",
+        "decode_head.": "module.semsegdecoder.decode_head.",
+    }
+    state = rename_prefixes(mtp, renames)
     model = build_model("upernet_vit_tiny_rvsa", num_classes=6)
     report = load_pretrained(model, {"model": state}, strict=True)
     assert report.ok and len(report.loaded) == len(state)
@@ -187,11 +186,9 @@ def test_s5_layout_rvsa_checkpoint_loads() -> None:
 
 
 def test_rvsa_exports_to_onnx_for_every_window(tmp_path) -> None:
-    import numpy as np
     import onnxruntime as ort
 
     from s5geo.inference.onnx_export import export_onnx
-    from s5geo.metadata import ModelMetadata
 
     torch.manual_seed(3)
     model = build_model("upernet_vit_tiny_rvsa", num_classes=3).eval()
@@ -204,24 +201,8 @@ def test_rvsa_exports_to_onnx_for_every_window(tmp_path) -> None:
             ):
                 torch.nn.init.normal_(module[-1].weight, std=0.2)
     torch.nn.init.normal_(model.classifier.weight, std=1.0)
-    metadata = ModelMetadata(
-        classes=["a", "b", "c"],
-        colors=[(0, 0, 0), (255, 0, 0), (0, 255, 0)],
-        bands=[1, 2, 3],
-        mean=[0.0] * 3,
-        std=[1.0] * 3,
-        window_size=112,
-        overlap=0.25,
-        gsd=1.0,
-        model="upernet_vit_tiny_rvsa",
-    )
+    metadata = export_metadata("upernet_vit_tiny_rvsa", 112)
     path = export_onnx(model, metadata, tmp_path / "rvsa.onnx")  # verified at 112, 64x96, 96x112
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    for shape in [(1, 3, 224, 224), (2, 3, 160, 112)]:  # more windows than at the export size
-        x = rng.standard_normal(shape, dtype=np.float32)
-        (logits,) = session.run(None, {"image": x})
-        with torch.no_grad():
-            expected = model(torch.from_numpy(x)).numpy()
-        assert np.abs(logits - expected).max() / max(1.0, np.abs(expected).max()) < 1e-5
-        assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.999
+    # more windows than at the export size
+    assert_onnx_agrees(session, model, [(1, 3, 224, 224), (2, 3, 160, 112)], seed=0)

@@ -11,10 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from _model_helpers import assert_onnx_agrees, export_metadata
 from torch import Tensor, nn
 
 from s5geo.inference.onnx_export import export_onnx
-from s5geo.metadata import ModelMetadata
 from s5geo.models import build_model
 from s5geo.models.base import Encoder
 from s5geo.models.layers import AdaptiveAvgPool2d, adaptive_avg_pool2d_explicit
@@ -133,19 +133,6 @@ class _TinyEncoder(Encoder):
         return feats
 
 
-def _agreement(session: ort.InferenceSession, model: nn.Module, shapes: list[tuple[int, ...]]) -> None:
-    rng = np.random.default_rng(1)
-    for shape in shapes:
-        x = rng.standard_normal(shape, dtype=np.float32)
-        (actual,) = session.run(None, {session.get_inputs()[0].name: x})
-        with torch.inference_mode():
-            expected = model(torch.from_numpy(x)).numpy()
-        assert actual.shape == expected.shape
-        scale = max(1.0, float(np.abs(expected).max()))
-        assert np.abs(actual - expected).max() / scale < 1e-5, shape
-        assert (actual.argmax(1) == expected.argmax(1)).mean() >= 0.999, shape
-
-
 def _randomise_bn(model: nn.Module) -> None:
     generator = torch.Generator().manual_seed(3)
     for module in model.modules():
@@ -162,7 +149,7 @@ def test_upernet_onnx_matches_at_other_and_non_square_sizes(tmp_path) -> None:
     session = _export(model, torch.zeros(2, 3, 64, 64), str(tmp_path / "upernet.onnx"))
     # coarsest maps 2x2 (export), 1x1, 3x5, 5x2, 7x7 (not divisible by the pooling scales)
     shapes = [(1, 3, 64, 64), (2, 3, 32, 32), (1, 3, 96, 160), (2, 3, 160, 64), (1, 3, 224, 224)]
-    _agreement(session, model, shapes)
+    assert_onnx_agrees(session, model, shapes)
 
 
 def test_upernet_vit_exports_with_s5geo(tmp_path) -> None:
@@ -171,17 +158,7 @@ def test_upernet_vit_exports_with_s5geo(tmp_path) -> None:
     model = build_model("upernet_vit_tiny", num_classes=3).eval()
     _randomise_bn(model)
     nn.init.normal_(model.classifier.weight, std=1.0)
-    metadata = ModelMetadata(
-        classes=["a", "b", "c"],
-        colors=[(0, 0, 0), (255, 0, 0), (0, 255, 0)],
-        bands=[1, 2, 3],
-        mean=[0.0] * 3,
-        std=[1.0] * 3,
-        window_size=64,
-        overlap=0.25,
-        gsd=1.0,
-        model="upernet_vit_tiny",
-    )
+    metadata = export_metadata("upernet_vit_tiny", 64)
     path = export_onnx(model, metadata, tmp_path / "vit.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    _agreement(session, model, [(1, 3, 64, 64), (2, 3, 96, 96), (1, 3, 48, 112)])
+    assert_onnx_agrees(session, model, [(1, 3, 64, 64), (2, 3, 96, 96), (1, 3, 48, 112)])

@@ -7,11 +7,11 @@ import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
+from _model_helpers import export_metadata
 from s5_moe_layout import CLASSES, DECODERS, HEADS, fake_moe_checkpoint
 from torch import Tensor, nn
 
 from s5geo.inference.onnx_export import export_onnx
-from s5geo.metadata import ModelMetadata
 from s5geo.models import build_model, load_pretrained
 from s5geo.models.checkpoints import CheckpointError
 from s5geo.models.upernet import UPerHead
@@ -153,16 +153,14 @@ def test_weights_registry_points_at_the_moe_models() -> None:
 def test_potsdam_head_exports_to_onnx(tmp_path, checkpoint) -> None:
     model = build_model("upernet_vit_tiny_moe", num_classes=5, dataset="potsdam").eval()
     load_pretrained(model, checkpoint, strict=True)
-    metadata = ModelMetadata(
+    metadata = export_metadata(
+        "upernet_vit_tiny_moe",
+        64,
         classes=["impervious", "building", "low_vegetation", "tree", "car"],
         colors=[(255, 255, 255), (0, 0, 255), (0, 255, 255), (0, 255, 0), (255, 255, 0)],
-        bands=[1, 2, 3],
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        window_size=64,
-        overlap=0.25,
         gsd=0.05,
-        model="upernet_vit_tiny_moe",
     )
     path = export_onnx(model, metadata, tmp_path / "potsdam.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
