@@ -49,13 +49,20 @@ def _dubai_steps(runner: StepRunner, data: Path, out: Path, quick: bool, progres
     s5_class = dubai.s5_task_class(config)
     figure = out / "dubai_comparison.png"
 
+    runner.run(
+        "dubai_supervised",
+        cfg,
+        [sup_ckpt],
+        lambda: dubai.train_supervised(datamodule, config, sup_ckpt, progress),
+    )
+    start = sup_ckpt if config.s5_start == "supervised" else None
     if config.finetune_steps:
         s5_pre = out / "dubai_s5_pretrain.ckpt"
         runner.run(
             "dubai_s5_pretrain",
             cfg,
             [s5_pre],
-            lambda: dubai.pretrain(datamodule, config, s5_pre, progress=progress),
+            lambda: dubai.pretrain(datamodule, config, s5_pre, progress=progress, init_from=start),
         )
         runner.run(
             "dubai_s5_finetune",
@@ -65,14 +72,11 @@ def _dubai_steps(runner: StepRunner, data: Path, out: Path, quick: bool, progres
         )
     else:
         runner.run(
-            "dubai_s5", cfg, [s5_ckpt], lambda: dubai.pretrain(datamodule, config, s5_ckpt, progress=progress)
+            "dubai_s5",
+            cfg,
+            [s5_ckpt],
+            lambda: dubai.pretrain(datamodule, config, s5_ckpt, progress=progress, init_from=start),
         )
-    runner.run(
-        "dubai_supervised",
-        cfg,
-        [sup_ckpt],
-        lambda: dubai.train_supervised(datamodule, config, sup_ckpt, progress),
-    )
 
     def evaluate() -> dict[str, Any]:
         metrics = {
