@@ -189,7 +189,7 @@ def _jobs(source: Source, output: Path) -> list[_Job]:
                 f"source {source.name}: {source.path} holds neither train/ nor val/ (iSAID root)"
             )
         for split in splits:
-            files = ISAIDSegmentation(source.path, split=split, patch_size=None).files
+            files = ISAIDSegmentation(source.path, split=split, tile_size=None).files
             base = LABELED_DIR / split
             for pair in files:
                 image = Path(pair["image"])  # type: ignore[arg-type]

@@ -19,6 +19,12 @@ def built_corpus(tmp_path_factory):
     from s5geo.corpus import build_corpus, parse_source
 
     out = tmp_path_factory.mktemp("corpus") / "millionseg"
-    stats = build_corpus([parse_source(s) for s in source_specs()], out, filter_model=IdentityModel(),
-                         metadata=make_metadata(32, bands=3), device="cpu", progress=False)
+    stats = build_corpus(
+        [parse_source(s) for s in source_specs()],
+        out,
+        filter_model=IdentityModel(),
+        metadata=make_metadata(32, bands=3),
+        device="cpu",
+        progress=False,
+    )
     return out, stats

@@ -53,7 +53,7 @@ def test_layout_filter_manifest_and_statistics(built_corpus) -> None:
     row = next(r for r in rows if r["image"].endswith("dota_P0100_16_48.png"))
     x, y, w, h = (int(row[k]) for k in ("x", "y", "width", "height"))
     source = np.asarray(Image.open(SOURCES / "dota" / "P0100.png"))
-    np.testing.assert_array_equal(np.asarray(Image.open(out / row["image"])), source[y:y + h, x:x + w])
+    np.testing.assert_array_equal(np.asarray(Image.open(out / row["image"])), source[y : y + h, x : x + w])
     np.testing.assert_array_equal(_red(out / row["image"]), np.asarray(Image.open(out / row["mask"])))
     assert Image.open(out / "unlabeled/RS4P-1M/images/sior_00001.png").size == (20, 24)
     # the georeferenced scene (stride 16 on 36 px: offsets 0 and 4), written as PNG
@@ -63,7 +63,7 @@ def test_layout_filter_manifest_and_statistics(built_corpus) -> None:
         window = src.read(window=((4, 36), (0, 32)))
     np.testing.assert_array_equal(np.moveaxis(np.asarray(Image.open(out / geo[2])), -1, 0), window)
     # labeled iSAID crops decode the colour masks like ISAIDSegmentation does, splits kept
-    whole = ISAIDSegmentation(DATA / "isaid", split="train", patch_size=None)
+    whole = ISAIDSegmentation(DATA / "isaid", split="train", tile_size=None)
     mask = whole[0]["mask"].numpy()
     crop = np.asarray(Image.open(out / "labeled/iSAID/train/masks/isaid_P0000_16_38.png"))
     np.testing.assert_array_equal(crop, mask[16:48, 38:70])
@@ -82,8 +82,11 @@ def test_layout_filter_manifest_and_statistics(built_corpus) -> None:
     # statistics: pixels per class and images per class add up to the masks
     summary = json.loads((out / "statistics.json").read_text())
     assert summary["classes"] == list(CLASSES)
-    for key, part, split in (("labeled/train", "labeled", "train"), ("labeled/val", "labeled", "val"),
-                             ("pseudo_labeled", "pseudo_labeled", "train")):
+    for key, part, split in (
+        ("labeled/train", "labeled", "train"),
+        ("labeled/val", "labeled", "val"),
+        ("pseudo_labeled", "pseudo_labeled", "train"),
+    ):
         masks = [np.asarray(Image.open(f["mask"])) for f in MillionSeg(out, part=part, split=split).files]
         entry = summary["parts"][key]
         assert entry["images"] == len(masks)
@@ -148,8 +151,19 @@ def test_unreadable_image_is_reported_and_retried(tmp_path) -> None:
 
 def test_cli(tmp_path, capsys) -> None:
     out = tmp_path / "c"
-    code = s5geo_main(["corpus", "build", "-s", f"sior={SOURCES / 'sior'},crop=whole", "-o", str(out),
-                       "-j", "0", "--no-progress"])
+    code = s5geo_main(
+        [
+            "corpus",
+            "build",
+            "-s",
+            f"sior={SOURCES / 'sior'},crop=whole",
+            "-o",
+            str(out),
+            "-j",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert code == 0 and "2 crops from 2 source images" in capsys.readouterr().out
     assert len(MillionSeg(out, part="unlabeled", manifest="manifest.csv")) == 2
     code = s5geo_main(["corpus", "build", "-s", f"x={tmp_path / 'missing'}", "-o", str(tmp_path / "d")])

@@ -83,6 +83,7 @@ def _ddp_worker(rank: int, world: int, port: int, shards: str, out: str) -> None
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
+
         def loader(state=None):
             ds = ShardedSegmentation(shards, shuffle=True, drop_last=False, seed=3)
             dl = StreamingDataLoader(ds, batch_size=1, num_workers=0)
@@ -119,8 +120,23 @@ def test_two_ranks_read_disjoint_samples_and_resume(shards, tmp_path) -> None:
 def test_cli_shard(built_corpus, tmp_path, capsys) -> None:
     root, _ = built_corpus
     out = tmp_path / "val"
-    code = s5geo_main(["corpus", "shard", "-r", str(root), "-o", str(out), "--part", "labeled",
-                       "--split", "val", "-j", "1", "--no-progress"])
+    code = s5geo_main(
+        [
+            "corpus",
+            "shard",
+            "-r",
+            str(root),
+            "-o",
+            str(out),
+            "--part",
+            "labeled",
+            "--split",
+            "val",
+            "-j",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert code == 0 and "4 labeled samples" in capsys.readouterr().out
     assert len(ShardedSegmentation(out)) == 4
     code = s5geo_main(["corpus", "shard", "-r", str(root), "-o", str(out), "--no-progress"])
