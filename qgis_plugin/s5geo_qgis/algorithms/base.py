@@ -65,21 +65,50 @@ class S5GeoAlgorithm(QgsProcessingAlgorithm):
         return "landcover"
 
     def number_parameter(
-        self, name: str, description: str, integer: bool = False, **options: Any
+        self,
+        name: str,
+        description: str,
+        integer: bool = False,
+        help_text: str = "",
+        decimals: int | None = None,
+        **options: Any,
     ) -> QgsProcessingParameterNumber:
-        """A number parameter (decimal unless ``integer``); ``options`` as QGIS names them."""
+        """A number parameter (decimal unless ``integer``); ``options`` as QGIS names them.
+
+        ``help_text`` is the label's tooltip; ``decimals`` how many the dialog shows (QGIS: 6).
+        """
         number = QgsProcessingParameterNumber.Type
         kind = number.Integer if integer else number.Double
-        return QgsProcessingParameterNumber(name, self.tr(description), type=kind, **options)
+        parameter = QgsProcessingParameterNumber(name, self.tr(description), type=kind, **options)
+        if help_text:
+            parameter.setHelp(self.tr(help_text))
+        if decimals is not None:
+            parameter.setMetadata({"widget_wrapper": {"decimals": decimals}})
+        return parameter
 
     def polygon_parameters(self, prefix: str = "") -> list[QgsProcessingParameterNumber]:
         """The polygons' minimum area and simplification tolerance, labelled after ``prefix``."""
-        labels = {self.MIN_AREA: "minimum area (m²)", self.SIMPLIFY: "simplification tolerance (metres)"}
+        labels = {
+            self.MIN_AREA: (
+                "minimum area (m²)",
+                "Patches smaller than this many square metres are merged into their largest neighbour.",
+                0,
+            ),
+            self.SIMPLIFY: (
+                "simplification tolerance (m)",
+                "How far a simplified polygon edge may move, in metres (0: no simplification).",
+                1,
+            ),
+        }
         parameters = []
-        for name, text in labels.items():
+        for name, (text, help_text, decimals) in labels.items():
             label = prefix + text
             label = label[0].upper() + label[1:]
-            parameters.append(self.number_parameter(name, label, defaultValue=0.0, minValue=0.0))
+            parameters.append(
+                self.number_parameter(
+                    name, label, help_text=help_text, decimals=decimals, defaultValue=0.0, minValue=0.0
+                )
+            )
         return parameters
 
     def polygon_destination(self, name: str, **options: Any) -> QgsProcessingParameterVectorDestination:

@@ -114,22 +114,33 @@ class SegmentAlgorithm(S5GeoAlgorithm):
                 fileFilter=("ONNX models (*.onnx);;s5geo checkpoints (*.ckpt *.pt *.pth);;All files (*)"),
             )
         )
-        self.addParameter(
-            QgsProcessingParameterString(
-                self.BANDS,
-                self.tr("Band order for the model, e.g. 3,2,1 (empty: the model's)"),
-                optional=True,
+        bands = QgsProcessingParameterString(
+            self.BANDS, self.tr("Band order (empty: model's)"), optional=True
+        )
+        bands.setHelp(
+            self.tr(
+                "The layer's band numbers in the order the model reads them, separated by commas: "
+                "3,2,1 feeds a layer stored blue, green, red to a model trained on red, green, blue. "
+                "Empty: the bands named like the model's inputs, otherwise the model's band numbers."
             )
         )
+        self.addParameter(bands)
         self.addParameter(
             self.number_parameter(
-                self.WINDOW, "Window size in pixels (empty: the model's)", True, optional=True, minValue=8
+                self.WINDOW,
+                "Window size (empty: model's)",
+                True,
+                help_text="Side of the square windows the model reads, in pixels.",
+                optional=True,
+                minValue=8,
             )
         )
         self.addParameter(
             self.number_parameter(
                 self.OVERLAP,
-                "Overlap between windows, fraction (empty: the model's)",
+                "Overlap (empty: model's)",
+                help_text="Fraction of a window shared with its neighbour, 0 to 0.9; overlaps are blended.",
+                decimals=2,
                 optional=True,
                 minValue=0.0,
                 maxValue=0.9,
