@@ -38,6 +38,8 @@ from qgis.PyQt.QtWidgets import (
 DEFAULT_SIZE = (688, 523)
 #: The tallest a screenshot may grow to show every parameter without scrolling.
 MAX_HEIGHT = 1000
+#: Where to write the PNGs too (S5GEO_SCREENSHOTS; relative to the folder pytest started in).
+SCREENSHOTS = Path(os.environ["S5GEO_SCREENSHOTS"]).resolve() if os.environ.get("S5GEO_SCREENSHOTS") else None
 #: The input layer's name in the screenshots: an RGB orthophoto stored blue, green, red.
 LAYER_NAME = "Orthophoto"
 
@@ -136,9 +138,7 @@ def screenshot(widget: QWidget, name: str, tmp_path: Path) -> QImage:
     small = image.convertToFormat(
         QImage.Format.Format_Indexed8, table, Qt.ImageConversionFlag.ThresholdDither
     )
-    folders = [tmp_path] + (
-        [Path(os.environ["S5GEO_SCREENSHOTS"])] if os.environ.get("S5GEO_SCREENSHOTS") else []
-    )
+    folders = [tmp_path] + ([SCREENSHOTS] if SCREENSHOTS else [])
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
         assert small.save(str(folder / f"{name}.png"), "PNG", 0)  # 0: the smallest file
