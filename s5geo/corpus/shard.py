@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -40,6 +41,17 @@ def manifest_samples(
     """
     dataset = MillionSeg(root, part=part, manifest=manifest, split=split)  # type: ignore[arg-type]
     return [(Path(f["image"]), None if f["mask"] is None else Path(f["mask"])) for f in dataset.files]
+
+
+def _chunk_bytes(value: str | int) -> int:
+    """``chunk_bytes`` as a number of bytes: an int, or a size such as ``"128MB"`` or ``"2000"``."""
+    if isinstance(value, int) and value > 0:
+        return value
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)b?\s*", str(value), re.IGNORECASE)
+    size = int(float(found[1]) * 1000 ** " kmgt".index(found[2].lower() or " ")) if found else 0
+    if size <= 0:
+        raise S5GeoError(f"chunk size {value!r}: give a positive size such as 128MB, 1.5GB or 2000 (bytes)")
+    return size
 
 
 def _read_sample(item: tuple[int, str, str | None]) -> dict[str, Any]:
@@ -81,7 +93,7 @@ def write_shards(
     Args:
         samples: ``(image, mask)`` paths; mask None for unlabeled samples.
         output: local folder for the shards (new).
-        chunk_bytes: target size of one chunk file (e.g. ``"128MB"``).
+        chunk_bytes: target size of one chunk file (e.g. ``"128MB"``, or bytes).
         workers: LitData worker processes.
         classes: class names stored with the shards.
         colors: class colours stored with the shards.
@@ -92,12 +104,14 @@ def write_shards(
 
     Raises:
         OutputExistsError: if ``output`` exists.
-        S5GeoError: if there is no sample, a file is missing, or LitData is not installed.
+        S5GeoError: if there is no sample, a file is missing, the chunk size is not a size, or
+            LitData is not installed.
     """
     try:
         from litdata import optimize
     except ImportError as error:
         raise S5GeoError("writing shards needs LitData: pip install 's5geo[corpus]' (or litdata)") from error
+    size = _chunk_bytes(chunk_bytes)
     output = Path(output)
     if output.exists():
         raise OutputExistsError(f"{output}: exists; shards are written into a new folder")
@@ -117,7 +131,7 @@ def write_shards(
         fn=_read_sample,
         inputs=items,
         output_dir=str(partial.resolve()),
-        chunk_bytes=chunk_bytes,
+        chunk_bytes=size,
         num_workers=max(1, workers),
         verbose=progress,
     )
