@@ -7,15 +7,21 @@ baked in: every runtime (``s5geo segment``, the QGIS plugin, Deepness-style tool
 raw-unit ``mean``/``std`` from the metadata and normalises, exactly as for PyTorch checkpoints, so
 one code path serves both. The :class:`~s5geo.metadata.ModelMetadata` JSON is stored in the model's
 ``metadata_props`` under the key ``s5geo``.
+
+:func:`export_checkpoint` exports an s5geo task checkpoint, or with ``head=`` one dataset's head of
+the S5 authors' multi-dataset fine-tuned models (:func:`load_s5_head`, :func:`s5_head_metadata`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import os
+import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from torch import nn
 from s5geo.errors import OutputExistsError, S5GeoError
 from s5geo.inference.files import check_not_input, check_writable_folder, remove_stale_temps, temp_name
 from s5geo.metadata import METADATA_KEY, ModelMetadata
+from s5geo.models.checkpoints import S5_MDF_PREFIXES
 
 logger = logging.getLogger("s5geo.inference")
 
@@ -203,15 +210,252 @@ def export_onnx(
     return output
 
 
-def export_checkpoint(
-    checkpoint: str | Path, output: str | Path, **kwargs: object
+#: Datamodule of each dataset of the S5 multi-dataset heads: its dataset's classes and colours (in
+#: the authors' class order: ISPRS without clutter, LoveDA without no-data, OpenEarthMap with
+#: "other" first) and its gsd.
+S5_HEAD_DATAMODULES: dict[str, str] = {
+    "vaihingen": "s5geo.datamodules.vaihingen:VaihingenDataModule",
+    "potsdam": "s5geo.datamodules.potsdam:PotsdamDataModule",
+    "openearthmap": "s5geo.datamodules.openearthmap:OpenEarthMapDataModule",
+    "loveda": "s5geo.datamodules.loveda:LoveDADataModule",
+}
+#: Window the authors fine-tuned with (their crop size).
+S5_HEAD_WINDOW = 512
+#: Weights entry whose normalisation the released S5 models share (ImageNet mean/std on RGB).
+_S5_NORMALISATION_ENTRY = "s5_moe_mdf_vit_b"
+
+
+def s5_heads(state: Mapping[str, Any]) -> list[str]:
+    """The datasets whose decoder and classifier a flat S5 checkpoint dict holds, in expert order."""
+    return [name for name, (_, head) in S5_MDF_PREFIXES.items() if f"{head}weight" in state]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else repr(error)
+
+
+def _s5_architecture(state: Mapping[str, torch.Tensor], head: str, path: str) -> tuple[str, dict[str, Any]]:
+    """Registry name (ViT size from width and depth) and the model options the tensor shapes give."""
+    from s5geo.models.checkpoints import _square_grid
+    from s5geo.models.vit import VIT_CONFIGS
+
+    proj = state.get("encoder.patch_embed.projection.weight")
+    layers = {int(m.group(1)) for k in state if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
+    if proj is None or not layers:
+        raise S5GeoError(
+            f"{path}: no ViT encoder in the S5 layout (encoder.layers.N, patch_embed.projection)"
+        )
+    dim, depth = int(proj.shape[0]), max(layers) + 1
+    experts = [k for k in state if re.fullmatch(r"encoder\.layers\.0\.ffn\.experts\.\d+\.weight", k)]
+    options: dict[str, Any] = {"in_channels": int(proj.shape[1]), "patch_size": int(proj.shape[-1])}
+    fc1 = state.get("encoder.layers.0.ffn.layers.0.0.weight")
+    if fc1 is not None:
+        options["mlp_ratio"] = fc1.shape[0] / dim
+    pos_embed = state.get("encoder.pos_embed")
+    grid = _square_grid(pos_embed.shape[1]) if pos_embed is not None and pos_embed.ndim == 3 else None
+    if grid is not None:
+        options["img_size"] = grid[1] * options["patch_size"]
+    decoder = S5_MDF_PREFIXES[head][0]
+    bottleneck = state.get(f"{decoder}decode_head.bottleneck.conv.weight")
+    if bottleneck is not None:
+        options["channels"] = int(bottleneck.shape[0])
+    if experts:
+        options["part_features"] = int(state[experts[0]].shape[0])
+    size = next((s for s, c in VIT_CONFIGS.items() if (c["embed_dim"], c["depth"]) == (dim, depth)), None)
+    if size is None:
+        raise S5GeoError(
+            f"{path}: a ViT of width {dim} and depth {depth} is no registered size; "
+            "name the architecture with --model"
+        )
+    return f"upernet_vit_{size}" + ("_moe" if experts else ""), options
+
+
+def load_s5_head(
+    source: str | Path | Mapping[str, Any],
+    head: str,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[nn.Module, str]:
+    """Build one dataset's network from an S5 multi-dataset fine-tuned checkpoint.
+
+    Every tensor of that dataset (encoder, its experts, decoder and classifier) must load; the
+    other datasets' decoders and classifiers are dropped. The file is read with
+    ``torch.load(weights_only=True)``.
+
+    Args:
+        source: the authors' file (e.g. ``s5_vit_b_moe_mdf.pth``) or its loaded dict.
+        head: the dataset (``vaihingen``, ``potsdam``, ``openearthmap``, ``loveda``).
+        model: registry name of the architecture; default inferred from the tensor shapes
+            (``upernet_vit_b_moe`` for width 768 and 12 blocks, ``upernet_vit_l_moe`` for 1024 and 24).
+        model_kwargs: model options overriding those inferred from the shapes (patch and grid
+            size, decoder channels, expert channels).
+
+    Returns:
+        The network in eval mode and its registry name.
+
+    Raises:
+        S5GeoError: one line naming the file: unreadable, no per-dataset heads, unknown head, an
+            architecture that cannot be inferred, or tensors that do not fit it.
+    """
+    from s5geo.models import build_model, load_pretrained
+    from s5geo.models.checkpoints import read_state_dict
+
+    path = str(source) if isinstance(source, str | Path) else "<state dict>"
+    state = read_state_dict(source)
+    heads = s5_heads(state)
+    if not heads:
+        raise S5GeoError(
+            f"{path}: --head needs an S5 multi-dataset model with per-dataset heads, this file has none"
+        )
+    name = head.lower()
+    if name not in heads:
+        raise S5GeoError(f"{path}: no head {head!r}; its heads: {', '.join(heads)}")
+    inferred, options = _s5_architecture(state, name, path)
+    hint = "check --model" if model else "name the architecture with --model"
+    model = model or inferred
+    classifier = state[f"{S5_MDF_PREFIXES[name][1]}weight"]
+    options = {**options, **dict(model_kwargs or {})}
+    if not model.endswith("_moe"):
+        options.pop("part_features", None)
+    try:
+        module = build_model(model, num_classes=int(classifier.shape[0]), **options)
+    except (KeyError, TypeError, ValueError) as error:
+        raise S5GeoError(f"{path}: cannot build {model!r}: {_first_line(error)}") from error
+    try:
+        report = load_pretrained(module, state, kind="s5", dataset=name)
+    except S5GeoError as error:
+        raise S5GeoError(f"{path}: {_first_line(error)}") from error
+    if not report.ok:
+        problems = [*report.missing, *report.unexpected, *(k for k, _, _ in report.mismatched)]
+        raise S5GeoError(
+            f"{path}: the {name} head does not fit {model}: {len(report.missing)} missing, "
+            f"{len(report.unexpected)} unexpected, {len(report.mismatched)} mismatched tensors "
+            f"(first: {problems[0]}); {hint}"
+        )
+    return module.eval(), model
+
+
+def s5_head_metadata(head: str, model: str, num_classes: int, entry: Any = None) -> ModelMetadata:
+    """Metadata of one dataset's head of the S5 authors' models.
+
+    Classes, colours and gsd are those of the s5geo dataset and datamodule; input: bands 1-3 of
+    8-bit imagery (RGB; for Vaihingen the IR-R-G of its tiles), ImageNet mean/std in 0-255 units as
+    the authors normalised, window 512.
+
+    Args:
+        head: the dataset.
+        model: the architecture's registry name (informational).
+        num_classes: classes of the checkpoint's head (checked against the dataset's).
+        entry: the :class:`~s5geo.models.weights.WeightsEntry` of the file, if any (its mean/std).
+
+    Raises:
+        S5GeoError: unknown dataset, or a class count that differs from the dataset's.
+    """
+    from s5geo.models.weights import get_weights
+
+    if head not in S5_HEAD_DATAMODULES:
+        raise S5GeoError(f"no s5geo dataset for head {head!r}; known: {', '.join(S5_HEAD_DATAMODULES)}")
+    module_name, class_name = S5_HEAD_DATAMODULES[head].split(":")
+    datamodule = getattr(importlib.import_module(module_name), class_name)
+    dataset = datamodule.dataset
+    if len(dataset.classes) != num_classes:
+        raise S5GeoError(
+            f"the {head} head has {num_classes} classes but s5geo's {dataset.__name__} has "
+            f"{len(dataset.classes)} ({', '.join(dataset.classes)})"
+        )
+    entry = entry or get_weights(_S5_NORMALISATION_ENTRY)
+    return ModelMetadata(
+        classes=list(dataset.classes),
+        colors=list(dataset.colors),
+        bands=[1, 2, 3],
+        mean=[round(255.0 * m, 6) for m in entry.mean],
+        std=[round(255.0 * s, 6) for s in entry.std],
+        window_size=S5_HEAD_WINDOW,
+        gsd=datamodule.gsd,
+        dtype="uint8",
+        scale=255.0,
+        model=model,
+    )
+
+
+def export_s5_head(
+    checkpoint: str | Path,
+    output: str | Path,
+    head: str,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> tuple[Path, ModelMetadata]:
-    """Export an s5geo task checkpoint to ONNX (see :func:`export_onnx` for ``kwargs``)."""
+    """Export one dataset's head of an S5 multi-dataset model (file or registry name) to ONNX.
+
+    Args:
+        checkpoint: the authors' file, or a weights registry name (``s5_moe_mdf_vit_b``) resolved
+            through the weights cache.
+        output: the ``.onnx`` file.
+        head: the dataset whose experts, decoder and classifier to export.
+        model: the architecture (default: inferred from the tensor shapes).
+        model_kwargs: model options overriding the inferred ones.
+        **kwargs: :func:`export_onnx` options (``opset``, ``overwrite``, ``verify``, ``tolerance``).
+    """
+    from s5geo.models.weights import resolve_weights
+
+    output = Path(output)
+    path, entry = resolve_weights(checkpoint)
+    check_not_input(output, [path])
+    if output.exists() and not kwargs.get("overwrite"):
+        raise OutputExistsError(f"output {str(output)!r} exists (use --overwrite to replace it)")
+    module, name = load_s5_head(path, head, model, model_kwargs)
+    try:
+        metadata = s5_head_metadata(head.lower(), name, module.classifier.out_channels, entry)
+    except S5GeoError as error:
+        raise S5GeoError(f"{path}: {error}") from error
+    return export_onnx(module, metadata, output, **kwargs), metadata
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    output: str | Path,
+    head: str | None = None,
+    model: str | None = None,
+    **kwargs: Any,
+) -> tuple[Path, ModelMetadata]:
+    """Export an s5geo task checkpoint to ONNX (see :func:`export_onnx` for ``kwargs``).
+
+    With ``head``, ``checkpoint`` is an S5 multi-dataset model instead (see :func:`export_s5_head`).
+    """
     from s5geo.inference.loading import load_model
 
+    if head is not None:
+        return export_s5_head(checkpoint, output, head, model, **kwargs)
+    if model is not None:
+        raise S5GeoError(f"{checkpoint}: --model applies to the S5 multi-dataset models, with --head")
     output = Path(output)
     check_not_input(output, [checkpoint])
     if output.exists() and not kwargs.get("overwrite"):
         raise OutputExistsError(f"output {str(output)!r} exists (use --overwrite to replace it)")
-    module, metadata = load_model(checkpoint)
-    return export_onnx(module, metadata, output, **kwargs), metadata  # type: ignore[arg-type]
+    try:
+        module, metadata = load_model(checkpoint)
+    except S5GeoError as error:
+        heads = _heads_of(checkpoint)
+        if heads:
+            raise S5GeoError(
+                f"{checkpoint}: an S5 multi-dataset model; choose a head with --head ({', '.join(heads)})"
+            ) from error
+        raise
+    return export_onnx(module, metadata, output, **kwargs), metadata
+
+
+def _heads_of(checkpoint: str | Path) -> list[str]:
+    """The S5 per-dataset heads of a file or registry name; empty when it has none or is unreadable."""
+    from s5geo.models.checkpoints import read_state_dict
+    from s5geo.models.weights import list_weights
+
+    if not Path(checkpoint).is_file():
+        entry = next((w for w in list_weights() if w.name == str(checkpoint)), None)
+        moe = entry is not None and entry.architecture.endswith("_moe")
+        return list(S5_MDF_PREFIXES) if moe else []
+    try:
+        return s5_heads(read_state_dict(checkpoint))
+    except S5GeoError:
+        return []
