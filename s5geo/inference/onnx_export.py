@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import io
 import logging
+import math
 import os
 import re
 import warnings
@@ -235,9 +236,10 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else repr(error)
 
 
-def _s5_architecture(state: Mapping[str, torch.Tensor], head: str, path: str) -> tuple[str, dict[str, Any]]:
-    """Registry name (ViT size from width and depth) and the model options the tensor shapes give."""
-    from s5geo.models.checkpoints import _square_grid
+def _s5_architecture(
+    state: Mapping[str, torch.Tensor], head: str, path: str
+) -> tuple[str | None, dict[str, Any]]:
+    """Registry name (None for a ViT of no registered width and depth) and the options the shapes give."""
     from s5geo.models.vit import VIT_CONFIGS
 
     proj = state.get("encoder.patch_embed.projection.weight")
@@ -253,9 +255,11 @@ def _s5_architecture(state: Mapping[str, torch.Tensor], head: str, path: str) ->
     if fc1 is not None:
         options["mlp_ratio"] = fc1.shape[0] / dim
     pos_embed = state.get("encoder.pos_embed")
-    grid = _square_grid(pos_embed.shape[1]) if pos_embed is not None and pos_embed.ndim == 3 else None
-    if grid is not None:
-        options["img_size"] = grid[1] * options["patch_size"]
+    if pos_embed is not None and pos_embed.ndim == 3:
+        for tokens in (pos_embed.shape[1], pos_embed.shape[1] - 1):  # without, then with a class slot
+            if math.isqrt(tokens) ** 2 == tokens:
+                options["img_size"] = math.isqrt(tokens) * options["patch_size"]
+                break
     decoder = S5_MDF_PREFIXES[head][0]
     bottleneck = state.get(f"{decoder}decode_head.bottleneck.conv.weight")
     if bottleneck is not None:
@@ -264,10 +268,7 @@ def _s5_architecture(state: Mapping[str, torch.Tensor], head: str, path: str) ->
         options["part_features"] = int(state[experts[0]].shape[0])
     size = next((s for s, c in VIT_CONFIGS.items() if (c["embed_dim"], c["depth"]) == (dim, depth)), None)
     if size is None:
-        raise S5GeoError(
-            f"{path}: a ViT of width {dim} and depth {depth} is no registered size; "
-            "name the architecture with --model"
-        )
+        return None, options
     return f"upernet_vit_{size}" + ("_moe" if experts else ""), options
 
 
@@ -314,6 +315,9 @@ def load_s5_head(
     inferred, options = _s5_architecture(state, name, path)
     hint = "check --model" if model else "name the architecture with --model"
     model = model or inferred
+    if model is None:
+        width = state["encoder.patch_embed.projection.weight"].shape[0]
+        raise S5GeoError(f"{path}: a ViT of width {width} is no registered size; {hint}")
     classifier = state[f"{S5_MDF_PREFIXES[name][1]}weight"]
     options = {**options, **dict(model_kwargs or {})}
     if not model.endswith("_moe"):

@@ -125,6 +125,15 @@ def test_each_released_head_loads_with_its_classes(authors_file) -> None:
         assert torch.equal(module.classifier.weight, expected)
 
 
+def test_unregistered_width_needs_model_and_kwargs() -> None:
+    narrow = fake_moe_checkpoint(seed=1, dim=32, part=8)
+    with pytest.raises(S5GeoError, match="width 32 is no registered size; name the architecture"):
+        load_s5_head(narrow, "potsdam")
+    options = {"embed_dim": 32, "num_heads": 4}
+    module, name = load_s5_head(narrow, "potsdam", "upernet_vit_tiny_moe", options)
+    assert name == "upernet_vit_tiny_moe" and module.encoder.vit.blocks[0].mlp.experts[1].out_features == 8
+
+
 def test_every_released_head_has_its_datasets_classes() -> None:
     gsd = {"vaihingen": 0.09, "potsdam": 0.05, "openearthmap": None, "loveda": 0.3}
     for dataset in S5_MDF_TASKS:
