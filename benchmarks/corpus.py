@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import replace_section
 
 SIZE, CLASSES = 64, 16
 READERS = ("walk", "manifest", "shards")
-RESULTS = Path(__file__).with_name("RESULTS.md")
 PART = Path("unlabeled", "RS4P-1M")
 
 
@@ -191,19 +191,6 @@ def measure(reader: str, workdir: Path, world: int, batch: int, workers: int) ->
     }
 
 
-def write_results(text: str) -> None:
-    """Replace (or append) the ``## corpus`` section of RESULTS.md."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines()
-    start = next((k for k, line in enumerate(lines) if line.strip() == "## corpus"), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
-        new = "\n".join([*lines[:start], text.rstrip("\n"), "", *lines[end:]]).rstrip("\n") + "\n"
-    RESULTS.write_text(new)
-
-
 def _options(args: argparse.Namespace) -> str:
     """The command-line options of this run that change the measurement."""
     options = [f"--n {args.n}"]
@@ -299,7 +286,7 @@ def main() -> None:
     text = report(results, args, setup)
     print(text)
     if args.write:
-        write_results(text)
+        replace_section(text)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import replace_section
 
 WINDOW, OVERLAP, BATCH, CLASSES = 512, 0.25, 4, 4
 BASE = 4096
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def tiny_model():
@@ -183,18 +183,6 @@ def _vm(key: str) -> float:
     return float("nan")
 
 
-def write_results(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    lines = old.splitlines()
-    start = next((k for k, line in enumerate(lines) if line.strip() == "## segment"), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
-        new = "\n".join([*lines[:start], text.rstrip("\n"), "", *lines[end:]]).rstrip("\n") + "\n"
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
@@ -261,7 +249,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        write_results(text)
+        replace_section(text)
 
 
 if __name__ == "__main__":
