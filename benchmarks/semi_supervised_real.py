@@ -47,7 +47,8 @@ def run_one(
     S5 methods pre-train on labeled + unlabeled images, then fine-tune on the labeled ones; with
     ``config.finetune_steps == 0`` the semi-supervised model itself is evaluated (S4 directly). With
     ``config.s5_start == "supervised"`` they start from the supervised run's network, kept in
-    ``cache`` by the supervised run (trained there when missing).
+    ``cache`` by the supervised run (trained there when missing); a supervised run whose network is
+    in ``cache`` is only evaluated.
     """
     split = dubai.split_dubai(dataset, config.labeled_per_tile, held_out, config.seed, exclude)
     datamodule = dubai.make_datamodule(dataset, split, config)
@@ -61,7 +62,9 @@ def run_one(
             if not sup.exists():
                 dubai.train_supervised(datamodule, config, sup, progress=False)
             start_from = sup
-        if method == "supervised":
+        if method == "supervised" and sup.exists() and not val_every:
+            log, final = {"trained": "earlier (cached checkpoint)"}, sup
+        elif method == "supervised":
             log = dubai.train_supervised(datamodule, config, final, progress=False, val_every=val_every)
             if cache is not None:
                 shutil.copyfile(final, sup)

@@ -112,6 +112,9 @@ class BaseSegmentationTask(LightningModule):
                 hp.model, num_classes=int(hp.num_classes), in_channels=in_channels, **(hp.model_kwargs or {})
             )
         mean, std = _normalisation(hp.mean, hp.std, in_channels, hp.init_from)
+        # Recorded as resolved: a checkpoint loaded back without init_from (inference, export)
+        # must normalise as the network was trained, not fall back to the defaults.
+        hp.mean, hp.std = [float(v) for v in mean], [float(v) for v in std]
         # Not persistent: checkpoints hold the network under ``model.`` only (see architecture.md).
         shape = (1, -1, 1, 1)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape), False)
@@ -362,6 +365,24 @@ class BaseSegmentationTask(LightningModule):
             scale=float(scale_t[0]) if bool((scale_t == scale_t[0]).all()) else scale_t.tolist(),
         )
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Normalise inputs as the checkpoint's network was trained.
+
+        Checkpoints written before the resolved mean/std were kept in the hyper-parameters hold
+        ``mean=None``; loaded without their ``init_from`` they would fall back to the defaults.
+        Their ``s5geo_metadata`` records what the network was trained with.
+        """
+        hparams = checkpoint.get("hyper_parameters") or {}
+        recorded = checkpoint.get(CHECKPOINT_METADATA_KEY)
+        if hparams.get("mean") is not None or not isinstance(recorded, dict):
+            return
+        stats = _recorded_normalisation(recorded)
+        if stats is None or len(stats[0]) != self.mean.numel():
+            return
+        self.mean.copy_(torch.tensor(stats[0]).view_as(self.mean))
+        self.std.copy_(torch.tensor(stats[1]).view_as(self.std))
+        self.hparams.mean, self.hparams.std = stats
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the model metadata (raw raster units) and make the checkpoint name its task class.
 
@@ -406,11 +427,15 @@ def _weights_normalisation(init_from: str | None) -> tuple[list[float], list[flo
     if not init_from or not Path(init_from).is_file():
         return None
     from s5geo.inference.loading import read_checkpoint_metadata
-    from s5geo.runtime.bands import model_scale
 
     recorded = read_checkpoint_metadata(init_from)
-    if recorded is None:
-        return None
+    return None if recorded is None else _recorded_normalisation(recorded)
+
+
+def _recorded_normalisation(recorded: dict[str, Any]) -> tuple[list[float], list[float]] | None:
+    """Mean/std in ``[0, 1]`` units of a checkpoint's ``s5geo_metadata``, None if unusable."""
+    from s5geo.runtime.bands import model_scale
+
     try:
         metadata = ModelMetadata.from_dict(recorded)
         scale = model_scale(metadata)

@@ -7,6 +7,7 @@ from tasks_tiny_data import TinySemiDataModule
 from trainer_helpers import quiet_trainer
 
 from s5geo.errors import S5GeoError
+from s5geo.inference.loading import load_from_checkpoint
 from s5geo.metadata import ModelMetadata
 from s5geo.tasks import FixMatch, SupervisedSegmentation
 
@@ -52,7 +53,6 @@ def test_checkpoint_contract_and_metadata_in_raw_units(pretrained) -> None:
 
 
 def test_method_checkpoint_loads_back_into_its_task(pretrained) -> None:
-    from s5geo.inference.loading import load_from_checkpoint
 
     path, source = pretrained
     task = load_from_checkpoint(FixMatch, path, map_location="cpu")
@@ -99,6 +99,19 @@ def test_init_from_checkpoint_keeps_its_input_normalisation(tmp_path) -> None:
     explicit = SupervisedSegmentation(num_classes=4, init_from=str(path), mean=[0.1, 0.1, 0.1], **KW)
     assert explicit.mean.flatten().tolist() == pytest.approx([0.1, 0.1, 0.1])
     assert explicit.std.flatten().tolist() == pytest.approx([0.2, 0.25, 0.5])
+    # The resolved statistics travel with the new task's checkpoint, also when loaded without init_from.
+    trainer = _fit(task, TinySemiDataModule(num_classes=4, semi=False), tmp_path)
+    trainer.save_checkpoint(tmp_path / "finetuned.ckpt")
+    loaded = load_from_checkpoint(SupervisedSegmentation, tmp_path / "finetuned.ckpt", init_from=None)
+    assert loaded.mean.flatten().tolist() == pytest.approx([0.5, 0.4, 0.3])
+    assert loaded.std.flatten().tolist() == pytest.approx([0.2, 0.25, 0.5])
+    # Checkpoints of earlier versions kept mean=None: their recorded metadata says what was used.
+    old = torch.load(tmp_path / "finetuned.ckpt", weights_only=True)
+    old["hyper_parameters"].update(mean=None, std=None)
+    torch.save(old, tmp_path / "old.ckpt")
+    loaded = load_from_checkpoint(SupervisedSegmentation, tmp_path / "old.ckpt", init_from=None)
+    assert loaded.mean.flatten().tolist() == pytest.approx([0.5, 0.4, 0.3])
+    assert loaded.std.flatten().tolist() == pytest.approx([0.2, 0.25, 0.5])
     plain = tmp_path / "plain.pth"
     torch.save(source.model.state_dict(), plain)  # no recorded statistics: ImageNet's for RGB
     fallback = SupervisedSegmentation(num_classes=4, init_from=str(plain), **KW)
