@@ -58,6 +58,9 @@ class ModelMetadata:
         scale: raw value that meant full brightness / reflectance 1 in the training imagery (the
             datamodule's ``scale``: 255 for 8-bit, 10000 for Sentinel-2 L2A...), one value or one per
             band; None if unknown (models from before it was recorded: 255).
+        band_names: name of each input band in model order (e.g. ``["red", "green", "blue"]``),
+            from the training data; None if unknown. Used to find the bands of a raster whose band
+            descriptions name them.
         ignore_index: mask value that means "no label".
         model: name of the architecture in the s5geo model registry (informational).
         version: s5geo version that wrote the metadata.
@@ -73,6 +76,7 @@ class ModelMetadata:
     gsd: float | None = None
     dtype: str | None = None
     scale: float | list[float] | None = None
+    band_names: list[str] | None = None
     ignore_index: int = 255
     model: str = ""
     version: str = __version__
@@ -89,6 +93,12 @@ class ModelMetadata:
             raise ValueError("metadata bands, mean and std must have the same length")
         if any(s <= 0 for s in self.std):
             raise ValueError("metadata std values must be positive")
+        if self.band_names is not None:
+            self.band_names = [str(name) for name in self.band_names]
+            if len(self.band_names) != len(self.bands):
+                raise ValueError(
+                    f"metadata has {len(self.bands)} bands but {len(self.band_names)} band names"
+                )
         if not 0.0 <= self.overlap < 1.0:
             raise ValueError(f"metadata overlap must be in [0, 1), got {self.overlap}")
         if isinstance(self.scale, (list, tuple)):
@@ -149,6 +159,8 @@ class DataModuleMetadata(Protocol):
             (e.g. ``[4, 1, 2]`` for IR-R-G read from an R-G-B-IR file); None: ``1..C``.
         gsd: ground sampling distance of the imagery in metres, None if unknown or mixed.
         scale: divisor mapping raw pixel values to ``[0, 1]`` (scalar or one per band; default 255).
+        band_names: name of each image band in order (e.g. ``["nir", "red", "green"]``), None if
+            unknown (the default).
     """
 
     @property
@@ -166,6 +178,9 @@ class DataModuleMetadata(Protocol):
     @property
     def scale(self) -> float | Sequence[float]: ...  # noqa: D102
 
+    @property
+    def band_names(self) -> Sequence[str] | None: ...  # noqa: D102
+
 
 #: The members of :class:`DataModuleMetadata` and the value a task assumes where a datamodule lacks one.
 DATAMODULE_METADATA_DEFAULTS: dict[str, Any] = {
@@ -174,6 +189,7 @@ DATAMODULE_METADATA_DEFAULTS: dict[str, Any] = {
     "bands": None,
     "gsd": None,
     "scale": 255.0,
+    "band_names": None,
 }
 
 
@@ -181,7 +197,7 @@ def datamodule_metadata(datamodule: object) -> dict[str, Any]:
     """Read the :class:`DataModuleMetadata` members of ``datamodule`` (None: no datamodule).
 
     Returns:
-        ``{"classes", "colors", "bands", "gsd", "scale"}``, with the default of
+        ``{"classes", "colors", "bands", "gsd", "scale", "band_names"}``, with the default of
         :data:`DATAMODULE_METADATA_DEFAULTS` for each member the datamodule does not have.
     """
     return {

@@ -25,3 +25,18 @@ def test_metadata_json_round_trip_and_validation() -> None:
         ModelMetadata(classes=["a", "b"], colors=[(0, 0, 0)])
     with pytest.raises(ValueError, match="positive"):
         ModelMetadata(classes=["a"], colors=[(0, 0, 0)], bands=[1], mean=[0.0], std=[0.0])
+
+
+def test_band_names_round_trip_and_validation() -> None:
+    import pytest
+
+    named = ModelMetadata(classes=["a"], colors=[(1, 2, 3)], band_names=("Red", "green", "blue"))
+    again = ModelMetadata.from_json(named.to_json())
+    assert again == named and again.band_names == ["Red", "green", "blue"]
+    plain = ModelMetadata(classes=["a"], colors=[(1, 2, 3)])
+    older = plain.to_dict()
+    del older["band_names"]  # written before the field existed
+    assert ModelMetadata.from_dict(older).band_names is None
+    assert ModelMetadata.from_json(plain.to_json()) == plain
+    with pytest.raises(ValueError, match="3 bands but 2 band names"):
+        ModelMetadata(classes=["a"], colors=[(0, 0, 0)], band_names=["red", "green"])

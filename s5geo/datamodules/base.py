@@ -19,6 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
 
 from s5geo.constants import IGNORE_INDEX
+from s5geo.datamodules._band_names import dataset_band_names
 from s5geo.datamodules._collate import CropPadCollate
 from s5geo.errors import S5GeoError
 from s5geo.transforms import SegmentationAugmentation
@@ -83,9 +84,9 @@ class ScaledBatchMixin:
     """Scaling, device-side augmentation, evaluation loaders and data metadata.
 
     Implements :class:`s5geo.metadata.DataModuleMetadata` (``classes``, ``colors``, ``bands``,
-    ``gsd``, ``scale``). Subclasses call :meth:`_set_options` with the options every s5geo
-    datamodule has, set the ``*_dataset`` attributes (or override :meth:`_eval_dataset`), and
-    ``gsd`` where the imagery has one.
+    ``gsd``, ``scale``, ``band_names``). Subclasses call :meth:`_set_options` with the options
+    every s5geo datamodule has, set the ``*_dataset`` attributes (or override
+    :meth:`_eval_dataset`), and ``gsd`` where the imagery has one.
     """
 
     #: Ground sampling distance of the imagery in metres (None: unknown or mixed).
@@ -159,6 +160,15 @@ class ScaledBatchMixin:
         """
         found = _dataset_attr(self._metadata_source(), "image_bands")
         return [int(b) for b in found] if found else None
+
+    @property
+    def band_names(self) -> list[str] | None:
+        """Names of the image bands in order (e.g. ``["red", "green", "blue"]``), None if unknown.
+
+        The dataset's ``band_names``, else read from its first image (descriptions of every band,
+        or an RGB colour interpretation); see :mod:`s5geo.datamodules._band_names`.
+        """
+        return dataset_band_names(self._metadata_source())
 
     @property
     def in_channels(self) -> int:

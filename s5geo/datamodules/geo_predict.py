@@ -28,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.datasets import GeoDataset, RasterDataset, stack_samples
 
+from s5geo.datamodules._band_names import dataset_band_names
 from s5geo.datamodules.base import instantiate_dataset, scale_image
 from s5geo.errors import S5GeoError
 from s5geo.inference.tiling import WindowGrid
@@ -239,6 +240,15 @@ class GeoPredictionDataModule(LightningDataModule):
     def colors(self) -> list[tuple[int, int, int]]:
         """Class colours given to the datamodule (may be empty)."""
         return list(self._colors)
+
+    @property
+    def band_names(self) -> list[str] | None:
+        """Names of the bands read, None before ``setup`` or when unnamed.
+
+        The first raster's band descriptions when every band has one, else its RGB colour
+        interpretation (see :mod:`s5geo.datamodules._band_names`).
+        """
+        return dataset_band_names(self.predict_dataset)
 
     def build_dataset(self) -> GeoDataset:
         """Return the ``GeoDataset`` to predict over."""

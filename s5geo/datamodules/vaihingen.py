@@ -10,7 +10,8 @@ class VaihingenDataModule(TiledBenchmarkDataModule):
     """ISPRS Vaihingen fine-tuning datamodule.
 
     Trains on 512 px windows of the 16 training tiles; validates and tests on the whole 17 test
-    tiles (the benchmark has no separate validation set). Clutter is ignored (255).
+    tiles (the benchmark has no separate validation set). Clutter is ignored (255). The tiles are
+    IR-R-G, so checkpoints name their bands ``["nir", "red", "green"]``.
 
     Takes the arguments of :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule`;
     ``root`` defaults to :attr:`default_root`.
@@ -19,3 +20,8 @@ class VaihingenDataModule(TiledBenchmarkDataModule):
     dataset = Vaihingen
     default_root = "data/vaihingen"
     gsd = 0.09
+
+    @property
+    def band_names(self) -> list[str]:
+        """Names of the bands of the IR-R-G tiles: ``nir``, ``red``, ``green``."""
+        return ["nir", "red", "green"]

@@ -37,7 +37,13 @@ from s5geo.inference.files import (
     temp_name,
 )
 from s5geo.metadata import ModelMetadata
-from s5geo.runtime.bands import data_warning, rescale, resolution_warning, select_bands
+from s5geo.runtime.bands import (
+    bands_from_names,
+    data_warning,
+    rescale,
+    resolution_warning,
+    select_bands,
+)
 from s5geo.runtime.outputs import OutputSpec, RowWriter, output_specs
 from s5geo.runtime.pipeline import segment_windows
 from s5geo.runtime.predictor import Predictor
@@ -86,7 +92,8 @@ def segment_raster(
         output: GeoTIFF to write (uint8 classes, colour table, class names, ``nodata`` where the
             input has none).
         metadata: model metadata; overrides the one stored with the model.
-        bands: 1-based input bands in model order (default: the metadata's).
+        bands: 1-based input bands in model order (default: the raster bands whose descriptions
+            are the model's ``band_names``, case-insensitive, else the metadata's ``bands``).
         window_size: window side in pixels (default: metadata).
         overlap: overlap fraction between windows (default: metadata).
         batch_size: windows per forward pass.
@@ -163,6 +170,8 @@ def segment_raster(
                 predictor.metadata = rescale(predictor.metadata, scale)
             logger.info("segmenting %s on %s", source, predictor.device_name)
             _warn_not_georeferenced(src, source)
+            if not bands:
+                bands = _bands_from_names(predictor.metadata, src, source)
             job = _Job(src, predictor, targets, bands, window_size, overlap, batch_size, blend)
             job.check(nodata)
             dtypes = [src.dtypes[b - 1] for b in job.bands]
@@ -194,6 +203,19 @@ def segment_raster(
                     raise S5GeoError(f"cannot write {output}: {_first_line(error)}") from error
                 raise
     return output
+
+
+def _bands_from_names(metadata: ModelMetadata, src: Any, source: str) -> list[int] | None:
+    """The raster bands named like the model's bands, in model order (None: no match); logged."""
+    matched = bands_from_names(metadata.band_names, src.descriptions)
+    if matched is not None:
+        logger.info(
+            "bands %s of %s, from their descriptions (the model reads %s)",
+            ", ".join(map(str, matched)),
+            source,
+            ", ".join(metadata.band_names or ()),
+        )
+    return matched
 
 
 def _make_predictor(model: Any, metadata: ModelMetadata | None, device: str) -> Predictor:

@@ -33,6 +33,34 @@ def select_bands(
     return chosen
 
 
+def bands_from_names(
+    band_names: Sequence[str] | None, descriptions: Sequence[str | None]
+) -> list[int] | None:
+    """Return the raster bands whose descriptions are the model's band names, in model order.
+
+    Names match case-insensitively, ignoring surrounding spaces (``Red`` is ``red``).
+
+    Args:
+        band_names: the model's band names (``ModelMetadata.band_names``), model input order.
+        descriptions: the raster's band descriptions, band 1 first (None or empty: unnamed).
+
+    Returns:
+        1-based bands, or None when the model has no band names, one of them is not found, or a
+        name describes two raster bands.
+    """
+    if not band_names:
+        return None
+    lookup: dict[str, int] = {}
+    for index, text in enumerate(descriptions):
+        key = str(text or "").strip().lower()
+        if key:
+            lookup[key] = -1 if key in lookup else index + 1
+    found = [lookup.get(str(name).strip().lower(), 0) for name in band_names]
+    if any(band < 1 for band in found) or len(set(found)) != len(found):
+        return None
+    return found
+
+
 #: Value scale assumed for models whose metadata does not record one (all s5geo datamodules used 255).
 DEFAULT_SCALE = 255.0
 _EIGHT_BIT = ("uint8", "int8")

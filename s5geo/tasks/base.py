@@ -322,7 +322,7 @@ class BaseSegmentationTask(LightningModule):
     def model_metadata(self) -> ModelMetadata:
         """Build the :class:`s5geo.metadata.ModelMetadata` of the network, in raw raster units.
 
-        Classes, colours, bands, gsd and the value scale come from the datamodule
+        Classes, colours, bands, band names, gsd and the value scale come from the datamodule
         (:class:`s5geo.metadata.DataModuleMetadata`); the window from ``sliding_window`` or the
         datamodule's ``crop_size``.
         """
@@ -342,6 +342,9 @@ class BaseSegmentationTask(LightningModule):
         bands = data["bands"]
         if bands is None or len(bands) != c:
             bands = list(range(1, c + 1))
+        band_names = data["band_names"]
+        if not band_names or len(band_names) != c:
+            band_names = None
         window = hp.get("sliding_window")
         if window:
             window_size, overlap = int(window[0]), max(0.0, 1.0 - int(window[1]) / int(window[0]))
@@ -363,6 +366,7 @@ class BaseSegmentationTask(LightningModule):
             ignore_index=int(hp.ignore_index),
             model=str(model_name),
             scale=float(scale_t[0]) if bool((scale_t == scale_t[0]).all()) else scale_t.tolist(),
+            band_names=list(band_names) if band_names else None,
         )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

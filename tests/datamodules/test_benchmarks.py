@@ -134,6 +134,7 @@ def test_datamodules_follow_the_metadata_protocol(data_root: Path) -> None:
         "bands": None,
         "gsd": None,
         "scale": 255.0,
+        "band_names": None,
     }
 
 

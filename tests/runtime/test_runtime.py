@@ -172,3 +172,58 @@ def test_metadata_records_dtype_and_scale() -> None:
     scaled = rescale(eight, 10200)
     assert scaled.mean == [4000.0] and scaled.std == [2000.0]
     assert data_warning(scaled, ["uint16"], "x") is None
+
+
+def test_bands_from_names_matches_descriptions_in_model_order() -> None:
+    from s5geo.runtime.bands import bands_from_names
+
+    assert bands_from_names(["red", "green", "blue"], ["Blue", " GREEN ", "Red"]) == [3, 2, 1]
+    assert bands_from_names(["nir", "red"], ["red", "green", "nir"]) == [3, 1]
+    assert bands_from_names(None, ["Blue", "Green", "Red"]) is None
+    assert bands_from_names(["red", "green", "blue"], ["Blue", "Green", None]) is None
+    assert bands_from_names(["red", "green"], ["red", "red", "green"]) is None  # ambiguous
+    assert bands_from_names(["red", "red"], ["red", "green"]) is None
+
+
+def _named_model(path: Path, band_names: list[str]) -> Path:
+    import onnx
+
+    from s5geo.metadata import METADATA_KEY
+
+    model = onnx.load(str(ONNX_MODEL))
+    props = {p.key: p.value for p in model.metadata_props}
+    meta = ModelMetadata.from_json(props[METADATA_KEY])
+    meta.band_names = band_names
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {**props, METADATA_KEY: meta.to_json()})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_segment_picks_bands_by_their_descriptions(tmp_path: Path, capfd) -> None:
+    """A raster stored B, G, R with band descriptions feeds an R, G, B model as bands 3, 2, 1."""
+    pytest.importorskip("onnxruntime")
+    import rasterio
+
+    from s5geo.cli.main import main
+
+    rgb = np.random.default_rng(7).integers(1, 250, size=(3, 40, 50)).astype(np.uint8)
+    raster = _write(tmp_path / "bgr.tif", rgb[::-1].copy())
+    with rasterio.open(raster, "r+") as dst:
+        dst.descriptions = ("Blue", "Green", "Red")
+    named = _named_model(tmp_path / "named.onnx", ["red", "green", "blue"])
+    common = ["--no-progress", "--device", "cpu"]
+
+    assert main(["segment", str(raster), "--model", str(named), "--output", str(tmp_path / "auto.tif"),
+                 *common]) == 0
+    lines = [line for line in capfd.readouterr().err.splitlines() if "descriptions" in line]
+    assert len(lines) == 1 and "bands 3, 2, 1" in lines[0], lines
+    assert main(["segment", str(raster), "--model", str(named), "--output", str(tmp_path / "set.tif"),
+                 "--bands", "3", "2", "1", *common]) == 0
+    assert "descriptions" not in capfd.readouterr().err
+    assert main(["segment", str(raster), "--model", str(ONNX_MODEL), "--output",
+                 str(tmp_path / "unnamed.tif"), *common]) == 0
+    with (rasterio.open(tmp_path / "auto.tif") as auto, rasterio.open(tmp_path / "set.tif") as chosen,
+          rasterio.open(tmp_path / "unnamed.tif") as unnamed):
+        np.testing.assert_array_equal(auto.read(1), chosen.read(1))
+        assert (auto.read(1) != unnamed.read(1)).any()  # bands 1, 2, 3 give another map
