@@ -176,6 +176,32 @@ def test_band_order_defaults_to_the_model_band_names(provider, tmp_path) -> None
     np.testing.assert_array_equal(read_band(output), expected_classes(data))
 
 
+def test_band_names_fit_a_layer_the_band_numbers_do_not(provider, tmp_path) -> None:
+    """A model trained on bands 2-4 of its imagery runs on a 3-band layer whose bands it names."""
+    raster = write_raster(tmp_path / "bgr.tif", band_values(seed=5)[::-1].copy())
+    dataset = gdal.Open(str(raster), gdal.GA_Update)
+    for index, name in enumerate(["Blue", "Green", "Red"]):
+        dataset.GetRasterBand(index + 1).SetDescription(name)
+    dataset = None
+    numbered = {**make_model.METADATA, "bands": [2, 3, 4]}
+    unnamed = onnx_with_metadata(tmp_path / "unnamed.onnx", numbered)
+    named = onnx_with_metadata(tmp_path / "named.onnx", {**numbered, "band_names": ["red", "green", "blue"]})
+    ok, message = _check("segment", {"INPUT": str(raster), "MODEL": str(unnamed), "OUTPUT": "x.tif"})
+    assert not ok and "The model reads 3 bands" in message
+    assert _check("segment", {"INPUT": str(raster), "MODEL": str(named), "OUTPUT": "x.tif"}) == (True, "")
+
+
+def test_model_band_names_are_matched_by_the_vendored_runtime() -> None:
+    from s5geo_qgis._vendor.runtime import bands
+    from s5geo_qgis.algorithms import checks
+
+    assert checks.model_band_names({"band_descriptions": ["NIR", "Red"]}) == ["NIR", "Red"]
+    assert checks.model_band_names({"bands": [1, 2]}) is None
+    names = checks.model_band_names({"band_names": ["red", "green", "blue"]})
+    assert bands.bands_from_names(names, ["Blue", "Green", "Red"]) == [3, 2, 1]
+    assert not hasattr(checks, "bands_from_names")  # one matching rule, the runtime's
+
+
 def _single_band(path: Path, data: np.ndarray, gdal_type: int, colours: bool = False) -> Path:
     dataset = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[1], data.shape[0], 1, gdal_type)
     dataset.SetGeoTransform((0.0, 1.0, 0.0, 0.0, 0.0, -1.0))

@@ -164,24 +164,17 @@ def parse_band_order(value: Any) -> list[int] | None:
     return [int(item) for item in items]
 
 
-def bands_from_names(raw: dict[str, Any], descriptions: Sequence[str]) -> list[int] | None:
-    """Return the layer bands whose descriptions match the model's band names, in model order.
+def model_band_names(raw: dict[str, Any]) -> list[str] | None:
+    """Return the model's band names (model input order) from its metadata JSON, None if it has none.
+
+    Matching them to a layer's band descriptions is the runtime's ``bands.bands_from_names``, the
+    same as ``s5geo segment``'s.
 
     Args:
         raw: the model's metadata JSON (band names under one of :data:`BAND_NAME_KEYS`).
-        descriptions: the layer's band descriptions, band 1 first.
-
-    Returns:
-        1-based bands, or None when the model has no band names or one of them is not found.
     """
     names = next((raw[key] for key in BAND_NAME_KEYS if isinstance(raw.get(key), list)), None)
-    if not names:
-        return None
-    lookup = {str(text).strip().lower(): index + 1 for index, text in enumerate(descriptions)}
-    found = [lookup.get(str(name).strip().lower()) for name in names]
-    if None in found or len(set(found)) != len(found):
-        return None
-    return [int(band) for band in found if band is not None]
+    return [str(name) for name in names] if names else None
 
 
 def _numbers(bands: Sequence[int]) -> str:

@@ -22,6 +22,7 @@ from qgis.core import (
 
 from .. import installer
 from ..runtime import deps
+from ..runtime.shared import bands as band_rules
 from . import checks
 from .base import DOCS_URL, S5GeoAlgorithm
 from .styling import ClassStyle, ConfidenceStyle
@@ -220,7 +221,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
         if layer is None:
             return None
         if chosen is None:
-            chosen = checks.bands_from_names(raw, _band_descriptions(layer))
+            chosen = band_rules.bands_from_names(checks.model_band_names(raw), _band_descriptions(layer))
         return checks.band_problem(layer.name(), layer.bandCount(), metadata.bands, chosen)
 
     def _bands(
@@ -237,7 +238,7 @@ class SegmentAlgorithm(S5GeoAlgorithm):
             _, raw = checks.model_metadata(model_path)
         except checks.ModelFileError:
             return None
-        matched = checks.bands_from_names(raw, _band_descriptions(layer))
+        matched = band_rules.bands_from_names(checks.model_band_names(raw), _band_descriptions(layer))
         if matched is not None:
             feedback.pushInfo("Band order from the band names: " + ", ".join(str(b) for b in matched))
         return matched
