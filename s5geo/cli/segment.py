@@ -17,7 +17,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", help="input raster (anything GDAL opens)")
     parser.add_argument("--model", "-m", required=True, help="checkpoint (.ckpt) or ONNX model (.onnx)")
     parser.add_argument("--output", "-o", required=True, help="output GeoTIFF")
-    parser.add_argument("--bands", type=int, nargs="+", help="1-based input bands (model order)")
+    parser.add_argument(
+        "--bands",
+        type=int,
+        nargs="+",
+        help="1-based input bands in the model's order (default: the bands whose descriptions match "
+        "the model's band names, else the model's own band numbers)",
+    )
     add_window_options(parser, batch_size=4, unit="windows")
     parser.add_argument(
         "--probabilities",
