@@ -66,10 +66,10 @@ class DubaiConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     crop_size: int = 128
     batch_size: int = 4
-    pretrain_steps: int = 720
+    pretrain_steps: int = 480
     finetune_steps: int = 0
     supervised_steps: int = 600
-    lr: float = 1e-3
+    lr: float = 3e-4
     supervised_lr: float = 3e-4
     tau: float = 0.95
     # From-scratch BatchNorm networks lost much of their accuracy when strongly augmented images
@@ -79,7 +79,7 @@ class DubaiConfig:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     ema: float | None = None
-    s5_start: str = "weights"
+    s5_start: str = "supervised"
     held_out_tiles: Sequence[str] = HELD_OUT_TILES
     seed: int = 0
 

@@ -79,6 +79,11 @@ def write_report(output: Path, summary: dict[str, Any]) -> Path:
         f"{dubai['split']['labeled']} labeled and {dubai['split']['unlabeled']} unlabeled training images. "
         f"Both models are `{cfg['model']}` {start} and get the same labeled images; each is trained for "
         f"the length chosen on a validation tile: S5 {cfg['pretrain_steps']} FixMatch steps"
+        + (
+            " starting from the supervised model (its first pseudo-labels come from a trained network)"
+            if cfg.get("s5_start") == "supervised"
+            else ""
+        )
         + (f" + {cfg['finetune_steps']} fine-tuning steps" if cfg.get("finetune_steps") else "")
         + f" (lr {cfg['lr']:g}, tau {cfg['tau']:g}), supervised only {cfg.get('supervised_steps')} steps "
         f"(lr {cfg.get('supervised_lr', cfg['lr']):g}). This is one seed: over five seeds and two labeled "
