@@ -32,9 +32,18 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*tile\\(s\\) missing:UserWarnin
 def _geotiff(path: Path, descriptions: tuple[str | None, ...], photometric: str | None = None) -> Path:
     data = np.random.default_rng(0).integers(1, 250, size=(len(descriptions), 40, 40)).astype(np.uint8)
     options = {"photometric": photometric} if photometric else {}
-    with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=len(descriptions),
-                       dtype="uint8", crs="EPSG:32119", transform=from_origin(600_000, 250_000, 30, 30),
-                       **options) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=40,
+        height=40,
+        count=len(descriptions),
+        dtype="uint8",
+        crs="EPSG:32119",
+        transform=from_origin(600_000, 250_000, 30, 30),
+        **options,
+    ) as dst:
         dst.write(data)
         for index, text in enumerate(descriptions, start=1):
             if text:
@@ -50,8 +59,9 @@ def test_raster_band_names_from_descriptions_or_rgb(tmp_path: Path) -> None:
     assert raster_band_names(_geotiff(tmp_path / "partly.tif", ("NIR", None, "Green"))) is None
     # GDAL calls any 3-band byte GeoTIFF RGB, false-colour ones too: not a name
     assert raster_band_names(_geotiff(tmp_path / "rgb.tif", (None,) * 3, "RGB")) is None
-    with rasterio.open(tmp_path / "photo.png", "w", driver="PNG", width=8, height=8, count=3,
-                       dtype="uint8") as dst:
+    with rasterio.open(
+        tmp_path / "photo.png", "w", driver="PNG", width=8, height=8, count=3, dtype="uint8"
+    ) as dst:
         dst.write(np.zeros((3, 8, 8), np.uint8))
     assert raster_band_names(tmp_path / "photo.png") == ["red", "green", "blue"]
     assert raster_band_names(named, [4]) is None
@@ -100,8 +110,9 @@ def test_folder_of_geotiffs_names_bands_by_description(tmp_path: Path) -> None:
     for name in ("images", "masks"):
         (tmp_path / name).mkdir()
     _geotiff(tmp_path / "images" / "a.tif", ("nir", "red", "green"))
-    with rasterio.open(tmp_path / "masks" / "a.tif", "w", driver="GTiff", width=40, height=40, count=1,
-                       dtype="uint8") as dst:
+    with rasterio.open(
+        tmp_path / "masks" / "a.tif", "w", driver="GTiff", width=40, height=40, count=1, dtype="uint8"
+    ) as dst:
         dst.write(np.zeros((1, 40, 40), np.uint8))
     folder = SegmentationFolder(tmp_path, classes=["a"])
     assert dataset_band_names(folder) == ["nir", "red", "green"]

@@ -21,12 +21,20 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_demo_writes_every_output(demo_output: Path) -> None:
-    for name in ("dubai_s5.ckpt", "dubai_supervised.ckpt", "dubai_comparison.png", "landsat.ckpt",
-                 "landsat_landcover.tif", "landsat_landcover.gpkg", "report.md"):
+    for name in (
+        "dubai_s5.ckpt",
+        "dubai_supervised.ckpt",
+        "dubai_comparison.png",
+        "landsat.ckpt",
+        "landsat_landcover.tif",
+        "landsat_landcover.gpkg",
+        "report.md",
+    ):
         assert (demo_output / name).stat().st_size > 0, name
-    with rasterio.open(demo_output / "landsat_landcover.tif") as out, rasterio.open(
-        sample_data_root() / "nc_landsat" / "lsat7_2000_10.tif"
-    ) as scene:
+    with (
+        rasterio.open(demo_output / "landsat_landcover.tif") as out,
+        rasterio.open(sample_data_root() / "nc_landsat" / "lsat7_2000_10.tif") as scene,
+    ):
         assert out.crs == scene.crs
         assert out.transform == scene.transform
         assert out.shape == scene.shape
@@ -34,7 +42,13 @@ def test_demo_writes_every_output(demo_output: Path) -> None:
     polygons = gpd.read_file(demo_output / "landsat_landcover.gpkg")
     assert len(polygons) > 0
     assert set(polygons["class_name"]) <= {
-        "developed", "agriculture", "herbaceous", "shrubland", "forest", "water", "sediment"
+        "developed",
+        "agriculture",
+        "herbaceous",
+        "shrubland",
+        "forest",
+        "water",
+        "sediment",
     }
     report = (demo_output / "report.md").read_text()
     assert "supervised only" in report and "S5" in report and "mIoU" in report

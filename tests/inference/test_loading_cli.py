@@ -14,8 +14,9 @@ from s5geo.inference.loading import load_model
 class TinyNet(nn.Module):
     def __init__(self, num_classes: int, in_channels: int, hidden: int = 5) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(hidden, num_classes, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, num_classes, 1)
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -34,12 +35,19 @@ def checkpoint(tmp_path, monkeypatch):
     torch.manual_seed(0)
     net = TinyNet(NUM_CLASSES, 1, hidden=7)
     path = tmp_path / "model.ckpt"
-    torch.save({
-        "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()} | {"mean": torch.zeros(1)},
-        "hyper_parameters": {"model": "tiny", "model_kwargs": {"hidden": 7},
-                             "num_classes": NUM_CLASSES, "in_channels": 1},
-        "s5geo_metadata": make_metadata(16).to_dict(),
-    }, path)
+    torch.save(
+        {
+            "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()} | {"mean": torch.zeros(1)},
+            "hyper_parameters": {
+                "model": "tiny",
+                "model_kwargs": {"hidden": 7},
+                "num_classes": NUM_CLASSES,
+                "in_channels": 1,
+            },
+            "s5geo_metadata": make_metadata(16).to_dict(),
+        },
+        path,
+    )
     return path, net, built
 
 
@@ -71,8 +79,23 @@ def test_cli_segment_with_checkpoint(tmp_path, checkpoint, capsys) -> None:
     image = np.random.default_rng(0).normal(size=(40, 50)).astype(np.float32)
     src = write_raster(tmp_path / "in.tif", image)
     out = tmp_path / "map.tif"
-    argv = ["segment", str(src), "--model", str(path), "--output", str(out), "--blend", "none",
-            "--window", "16", "--overlap", "0.5", "--device", "auto", "--no-progress"]
+    argv = [
+        "segment",
+        str(src),
+        "--model",
+        str(path),
+        "--output",
+        str(out),
+        "--blend",
+        "none",
+        "--window",
+        "16",
+        "--overlap",
+        "0.5",
+        "--device",
+        "auto",
+        "--no-progress",
+    ]
     assert s5geo_main(argv) == 0
     assert "cpu" in capsys.readouterr().err  # says which device it used
     with torch.no_grad():
@@ -86,8 +109,9 @@ def test_cli_segment_with_checkpoint(tmp_path, checkpoint, capsys) -> None:
 
 
 def test_cli_segment_missing_input_is_one_line_error(tmp_path, capsys) -> None:
-    code = s5geo_main(["segment", str(tmp_path / "missing.tif"), "--model", "m.ckpt",
-                       "--output", str(tmp_path / "o.tif")])
+    code = s5geo_main(
+        ["segment", str(tmp_path / "missing.tif"), "--model", "m.ckpt", "--output", str(tmp_path / "o.tif")]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert len(err.splitlines()) == 1 and "missing.tif" in err and err.startswith("s5geo segment")

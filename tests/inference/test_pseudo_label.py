@@ -30,8 +30,11 @@ def image_dir(tmp_path):
 
 
 def _masks(out):
-    return {p.relative_to(out).as_posix(): np.asarray(Image.open(p))
-            for p in sorted(out.rglob("*.png")) if "confidence" not in p.parts}
+    return {
+        p.relative_to(out).as_posix(): np.asarray(Image.open(p))
+        for p in sorted(out.rglob("*.png"))
+        if "confidence" not in p.parts
+    }
 
 
 def test_labels_match_and_resume_skips_finished(tmp_path, image_dir) -> None:
@@ -39,8 +42,9 @@ def test_labels_match_and_resume_skips_finished(tmp_path, image_dir) -> None:
     out = tmp_path / "labels"
     meta = make_metadata(32, bands=3)
     model = IdentityModel()
-    stats = pseudo_label(model, root, out, metadata=meta, confidence=True, batch_size=4,
-                         device="cpu", progress=False)
+    stats = pseudo_label(
+        model, root, out, metadata=meta, confidence=True, batch_size=4, device="cpu", progress=False
+    )
     assert (stats.labelled, stats.skipped) == (6, 0) and stats.images_per_second > 0
     masks = _masks(out)
     assert set(masks) == {rel.rsplit(".", 1)[0] + ".png" for rel in truth}
@@ -54,15 +58,13 @@ def test_labels_match_and_resume_skips_finished(tmp_path, image_dir) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     (out / "sub" / "img3.png").unlink()
     again = IdentityModel()
-    stats = pseudo_label(again, root, out, metadata=meta, confidence=True, device="cpu",
-                         progress=False)
+    stats = pseudo_label(again, root, out, metadata=meta, confidence=True, device="cpu", progress=False)
     assert (stats.labelled, stats.skipped) == (1, 5)
     assert again.calls == 1
     for p, mtime in mtimes.items():
         if p.name != "img3.png":  # its mask and confidence map were rewritten
             assert p.stat().st_mtime_ns == mtime
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "sub" / "img3.png")),
-                                  truth["sub/img3.jpg"])
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "sub" / "img3.png")), truth["sub/img3.jpg"])
 
 
 def test_shards_partition_the_list(tmp_path, image_dir) -> None:
@@ -70,16 +72,30 @@ def test_shards_partition_the_list(tmp_path, image_dir) -> None:
     seen = []
     for i in range(3):
         out = tmp_path / f"shard{i}"
-        stats = pseudo_label(IdentityModel(), root, out, metadata=make_metadata(32, bands=3),
-                             shard=(i, 3), device="cpu", progress=False)
+        stats = pseudo_label(
+            IdentityModel(),
+            root,
+            out,
+            metadata=make_metadata(32, bands=3),
+            shard=(i, 3),
+            device="cpu",
+            progress=False,
+        )
         names = set(_masks(out))
         assert stats.labelled == len(names) == 2
         seen.append(names)
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])
     assert set().union(*seen) == {rel.rsplit(".", 1)[0] + ".png" for rel in truth}
     with pytest.raises(S5GeoError, match="shard"):
-        pseudo_label(IdentityModel(), root, tmp_path / "x", metadata=make_metadata(32, bands=3),
-                     shard=(3, 3), device="cpu", progress=False)
+        pseudo_label(
+            IdentityModel(),
+            root,
+            tmp_path / "x",
+            metadata=make_metadata(32, bands=3),
+            shard=(3, 3),
+            device="cpu",
+            progress=False,
+        )
 
 
 def test_foreground_filter_and_manifest(tmp_path, image_dir) -> None:
@@ -90,21 +106,45 @@ def test_foreground_filter_and_manifest(tmp_path, image_dir) -> None:
     threshold = 300
     out = tmp_path / "labels"
     listing = tmp_path / "fg.txt"
-    stats = pseudo_label(IdentityModel(), manifest, out, metadata=make_metadata(32, bands=3),
-                         min_foreground=threshold, foreground_list=listing, device="cpu",
-                         progress=False)
+    stats = pseudo_label(
+        IdentityModel(),
+        manifest,
+        out,
+        metadata=make_metadata(32, bands=3),
+        min_foreground=threshold,
+        foreground_list=listing,
+        device="cpu",
+        progress=False,
+    )
     expected = sorted(rel for rel, c in truth.items() if (c != 0).sum() >= threshold)
     assert 0 < len(expected) < len(truth)
     assert listing.read_text().split() == expected and stats.foreground == len(expected)
     # Resumed run (everything skipped) rebuilds the same list from the existing masks.
     listing.unlink()
-    pseudo_label(IdentityModel(), manifest, out, metadata=make_metadata(32, bands=3),
-                 min_foreground=threshold, foreground_list=listing, device="cpu", progress=False)
+    pseudo_label(
+        IdentityModel(),
+        manifest,
+        out,
+        metadata=make_metadata(32, bands=3),
+        min_foreground=threshold,
+        foreground_list=listing,
+        device="cpu",
+        progress=False,
+    )
     assert listing.read_text().split() == expected
 
 
 def test_cli_pseudo_label_missing_images_is_one_line_error(tmp_path, capsys) -> None:
-    code = s5geo_main(["pseudo-label", "--model", "m.ckpt", "--images", str(tmp_path / "nope"),
-                       "--output", str(tmp_path / "out")])
+    code = s5geo_main(
+        [
+            "pseudo-label",
+            "--model",
+            "m.ckpt",
+            "--images",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "nope" in err

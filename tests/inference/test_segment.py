@@ -23,20 +23,36 @@ def _read(path: Path) -> np.ndarray:
 @pytest.mark.parametrize("blend", BLENDS)
 def test_identity_model_reproduces_class_map_exactly(tmp_path, class_map, blend) -> None:
     src = write_raster(tmp_path / "in.tif", class_map)
-    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=make_metadata(32, 0.3),
-                         blend=blend, batch_size=3, progress=False)
+    out = segment_raster(
+        src,
+        IdentityModel(),
+        tmp_path / "out.tif",
+        metadata=make_metadata(32, 0.3),
+        blend=blend,
+        batch_size=3,
+        progress=False,
+    )
     np.testing.assert_array_equal(_read(out), class_map)
 
 
 @pytest.mark.parametrize(
     ("crs", "transform"),
-    [("EPSG:32119", from_origin(630_000.0, 230_000.0, 28.5, 28.5)),
-     ("EPSG:4326", from_origin(-78.8, 35.9, 0.00025, 0.00025))],
+    [
+        ("EPSG:32119", from_origin(630_000.0, 230_000.0, 28.5, 28.5)),
+        ("EPSG:4326", from_origin(-78.8, 35.9, 0.00025, 0.00025)),
+    ],
 )
 def test_output_is_georeferenced_like_input(tmp_path, class_map, crs, transform) -> None:
     src = write_raster(tmp_path / "in.tif", class_map, crs=crs, transform=transform)
-    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=make_metadata(),
-                         probabilities="uint8", confidence=True, progress=False)
+    out = segment_raster(
+        src,
+        IdentityModel(),
+        tmp_path / "out.tif",
+        metadata=make_metadata(),
+        probabilities="uint8",
+        confidence=True,
+        progress=False,
+    )
     meta = make_metadata()
     for path in [out, tmp_path / "out_probabilities.tif", tmp_path / "out_confidence.tif"]:
         with rasterio.open(path) as dst:
@@ -61,8 +77,9 @@ def test_output_is_georeferenced_like_input(tmp_path, class_map, crs, transform)
 def test_raster_smaller_than_window(tmp_path, class_map) -> None:
     small = class_map[:13, :21]
     src = write_raster(tmp_path / "in.tif", small)
-    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=make_metadata(64),
-                         progress=False)
+    out = segment_raster(
+        src, IdentityModel(), tmp_path / "out.tif", metadata=make_metadata(64), progress=False
+    )
     np.testing.assert_array_equal(_read(out), small)
 
 
@@ -73,8 +90,15 @@ def test_nodata_stays_nodata(tmp_path, class_map) -> None:
     data[50, 50] = np.nan
     src = write_raster(tmp_path / "in.tif", data, nodata=-99999.0)
     model = IdentityModel()
-    out = segment_raster(src, model, tmp_path / "out.tif", metadata=make_metadata(32, 0.0),
-                         confidence=True, progress=False, batch_size=1)
+    out = segment_raster(
+        src,
+        model,
+        tmp_path / "out.tif",
+        metadata=make_metadata(32, 0.0),
+        confidence=True,
+        progress=False,
+        batch_size=1,
+    )
     classes = _read(out)
     invalid = (data == -99999.0) | np.isnan(data)
     assert (classes[invalid] == 255).all()
@@ -103,8 +127,16 @@ def test_blend_modes_agree_in_the_interior(tmp_path) -> None:
     with torch.no_grad():
         ref = model(torch.from_numpy(image)[None, None])[0].argmax(0).numpy()
     maps = {
-        blend: _read(segment_raster(src, model, tmp_path / f"{blend}.tif", blend=blend,
-                                    metadata=make_metadata(32, 0.5), progress=False))
+        blend: _read(
+            segment_raster(
+                src,
+                model,
+                tmp_path / f"{blend}.tif",
+                blend=blend,
+                metadata=make_metadata(32, 0.5),
+                progress=False,
+            )
+        )
         for blend in BLENDS
     }
     # Nearest-centre ownership never uses a window's border pixels, where zero padding differs.
@@ -138,8 +170,16 @@ def test_interrupted_run_leaves_no_files(tmp_path, class_map, error) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(error):
-        segment_raster(src, Failing(3, error), out_dir / "map.tif", metadata=make_metadata(),
-                       probabilities="uint8", confidence=True, batch_size=1, progress=False)
+        segment_raster(
+            src,
+            Failing(3, error),
+            out_dir / "map.tif",
+            metadata=make_metadata(),
+            probabilities="uint8",
+            confidence=True,
+            batch_size=1,
+            progress=False,
+        )
     assert os.listdir(out_dir) == []
 
 
@@ -150,8 +190,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, class_map) -> None:
     with pytest.raises(OutputExistsError, match=r"out\.tif"):
         segment_raster(src, IdentityModel(), out, metadata=make_metadata(), progress=False)
     assert out.read_bytes() == b"precious"
-    segment_raster(src, IdentityModel(), out, metadata=make_metadata(), overwrite=True,
-                   progress=False)
+    segment_raster(src, IdentityModel(), out, metadata=make_metadata(), overwrite=True, progress=False)
     np.testing.assert_array_equal(_read(out), class_map)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif", "out.tif"]
 
@@ -159,8 +198,15 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, class_map) -> None:
 def test_cog_and_float16_probabilities(tmp_path) -> None:
     class_map = np.random.default_rng(3).integers(0, NUM_CLASSES, (300, 280)).astype(np.uint8)
     src = write_raster(tmp_path / "in.tif", class_map)
-    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=make_metadata(128),
-                         probabilities="float16", cog=True, progress=False)
+    out = segment_raster(
+        src,
+        IdentityModel(),
+        tmp_path / "out.tif",
+        metadata=make_metadata(128),
+        probabilities="float16",
+        cog=True,
+        progress=False,
+    )
     with rasterio.open(out) as dst:
         assert dst.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         np.testing.assert_array_equal(dst.read(1), class_map)
@@ -179,18 +225,21 @@ def test_band_selection_and_normalisation(tmp_path, class_map) -> None:
     src = write_raster(tmp_path / "in.tif", stack)
     meta = make_metadata()
     meta.mean, meta.std = [100.0], [10.0]
-    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=meta, bands=[3],
-                         progress=False)
+    out = segment_raster(src, IdentityModel(), tmp_path / "out.tif", metadata=meta, bands=[3], progress=False)
     np.testing.assert_array_equal(_read(out), class_map)
     with pytest.raises(S5GeoError, match="band"):
-        segment_raster(src, IdentityModel(), tmp_path / "bad.tif", metadata=meta, bands=[4],
-                       progress=False)
+        segment_raster(src, IdentityModel(), tmp_path / "bad.tif", metadata=meta, bands=[4], progress=False)
 
 
 def test_missing_input_raises_s5geo_error(tmp_path) -> None:
     with pytest.raises(S5GeoError, match=r"missing\.tif"):
-        segment_raster(tmp_path / "missing.tif", IdentityModel(), tmp_path / "o.tif",
-                       metadata=make_metadata(), progress=False)
+        segment_raster(
+            tmp_path / "missing.tif",
+            IdentityModel(),
+            tmp_path / "o.tif",
+            metadata=make_metadata(),
+            progress=False,
+        )
 
 
 class CacheProbe(IdentityModel):

@@ -44,16 +44,29 @@ def test_exported_model_carries_band_names_and_segment_uses_them(tmp_path: Path,
     # A 4-band raster stored R, G, B, NIR with named bands: the model reads bands 4, 1, 2.
     data = np.random.default_rng(3).integers(1, 250, size=(4, 80, 70)).astype(np.uint8)
     raster = tmp_path / "rgbn.tif"
-    with rasterio.open(raster, "w", driver="GTiff", width=70, height=80, count=4, dtype="uint8",
-                       crs="EPSG:32632", transform=from_origin(500_000, 5_400_000, 0.1, 0.1)) as dst:
+    with rasterio.open(
+        raster,
+        "w",
+        driver="GTiff",
+        width=70,
+        height=80,
+        count=4,
+        dtype="uint8",
+        crs="EPSG:32632",
+        transform=from_origin(500_000, 5_400_000, 0.1, 0.1),
+    ) as dst:
         dst.write(data)
         dst.descriptions = ("Red", "Green", "Blue", "NIR")
     common = ["--model", str(model), "--no-progress", "--device", "cpu"]
     capfd.readouterr()
     assert s5geo_main(["segment", str(raster), "--output", str(tmp_path / "auto.tif"), *common]) == 0
     assert "bands 4, 1, 2" in capfd.readouterr().err
-    assert s5geo_main(["segment", str(raster), "--output", str(tmp_path / "set.tif"), "--bands", "4", "1",
-                       "2", *common]) == 0
+    assert (
+        s5geo_main(
+            ["segment", str(raster), "--output", str(tmp_path / "set.tif"), "--bands", "4", "1", "2", *common]
+        )
+        == 0
+    )
     with rasterio.open(tmp_path / "auto.tif") as auto, rasterio.open(tmp_path / "set.tif") as chosen:
         np.testing.assert_array_equal(auto.read(1), chosen.read(1))
 

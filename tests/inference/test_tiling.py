@@ -27,9 +27,7 @@ def _stitch(grid: WindowGrid, field: np.ndarray, blend: str, values=None) -> np.
     out = np.full(field.shape, np.nan, dtype=np.float32)
     written = np.zeros(field.shape[1:], dtype=int)
     for w in grid:
-        window_values = (
-            values(w) if values else field[:, w.row : w.row + w.height, w.col : w.col + w.width]
-        )
+        window_values = values(w) if values else field[:, w.row : w.row + w.height, w.col : w.col + w.width]
         for block in stitcher.add(w, window_values):
             _, h, bw = block.data.shape
             out[:, block.row : block.row + h, block.col : block.col + bw] = block.data
@@ -53,8 +51,12 @@ def test_stitching_a_consistent_field_is_exact(blend, shape, window, overlap) ->
 def test_none_blend_takes_the_window_with_the_nearest_centre() -> None:
     grid = WindowGrid(50, 70, 20, 0.5)
     ids = {(w.i, w.j): float(k) for k, w in enumerate(grid)}
-    out = _stitch(grid, np.zeros((1, 50, 70), np.float32), "none",
-                  values=lambda w: np.full((1, w.height, w.width), ids[(w.i, w.j)], np.float32))
+    out = _stitch(
+        grid,
+        np.zeros((1, 50, 70), np.float32),
+        "none",
+        values=lambda w: np.full((1, w.height, w.width), ids[(w.i, w.j)], np.float32),
+    )
     rows, cols = np.mgrid[0:50, 0:70] + 0.5
     best = np.full((50, 70), np.inf)
     expected = np.zeros((50, 70))
@@ -70,8 +72,10 @@ def test_none_blend_takes_the_window_with_the_nearest_centre() -> None:
 def test_blended_weights_are_smooth_and_differ_from_none() -> None:
     grid = WindowGrid(64, 64, 32, 0.5)
     ids = {(w.i, w.j): float(k) for k, w in enumerate(grid)}
+
     def values(w):
         return np.full((1, w.height, w.width), ids[(w.i, w.j)], np.float32)
+
     hard = _stitch(grid, np.zeros((1, 64, 64), np.float32), "none", values=values)
     soft = _stitch(grid, np.zeros((1, 64, 64), np.float32), "cosine", values=values)
     assert len(np.unique(hard)) == len(grid)

@@ -25,10 +25,15 @@ def test_writer_mosaic_reproduces_class_map(tmp_path, class_map) -> None:
     sampler = GridGeoSampler(dataset, size=32, stride=24)
     loader = DataLoader(dataset, sampler=sampler, batch_size=3, collate_fn=stack_samples)
     meta = make_metadata()
-    writer = GeoTiffPredictionWriter(tmp_path / "out", classes=meta.classes, colors=meta.colors,
-                                     crop=4)
-    trainer = Trainer(accelerator="cpu", devices=1, callbacks=[writer], logger=False,
-                      enable_progress_bar=False, enable_checkpointing=False)
+    writer = GeoTiffPredictionWriter(tmp_path / "out", classes=meta.classes, colors=meta.colors, crop=4)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        callbacks=[writer],
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
     trainer.predict(IdentityTask(), dataloaders=loader, return_predictions=False)
 
     tiles = sorted((tmp_path / "out" / "tiles" / "rank0").glob("*.tif"))
@@ -61,11 +66,23 @@ def test_writer_with_prediction_datamodule_and_class_indices(tmp_path, class_map
     transform = from_origin(630_000.0, 230_000.0, 10.0, 10.0)
     write_raster(tmp_path / "scene.tif", class_map, transform=transform)
     meta = make_metadata()
-    data = GeoPredictionDataModule(paths=str(tmp_path / "scene.tif"), window_size=32, overlap=8,
-                                   batch_size=4, classes=meta.classes, colors=meta.colors)
+    data = GeoPredictionDataModule(
+        paths=str(tmp_path / "scene.tif"),
+        window_size=32,
+        overlap=8,
+        batch_size=4,
+        classes=meta.classes,
+        colors=meta.colors,
+    )
     writer = GeoTiffPredictionWriter(tmp_path / "out")  # names/colours from the datamodule
-    trainer = Trainer(accelerator="cpu", devices=1, callbacks=[writer], logger=False,
-                      enable_progress_bar=False, enable_checkpointing=False)
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=1,
+        callbacks=[writer],
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
     assert trainer.predict(ClassIndexTask(), datamodule=data) is None  # not kept in memory
     assert writer.crop == 4  # half the datamodule's overlap
     with rasterio.open(tmp_path / "out" / "prediction.vrt") as vrt:

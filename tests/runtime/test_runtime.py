@@ -21,8 +21,13 @@ ONNX_MODEL = REPO / "qgis_plugin" / "tests" / "data" / "tiny_model.onnx"
 
 def _metadata(window: int = 16, overlap: float = 0.25) -> ModelMetadata:
     return ModelMetadata(
-        classes=["a", "b", "c"], colors=[(1, 2, 3), (4, 5, 6), (7, 8, 9)], bands=[1], mean=[0.0],
-        std=[1.0], window_size=window, overlap=overlap,
+        classes=["a", "b", "c"],
+        colors=[(1, 2, 3), (4, 5, 6), (7, 8, 9)],
+        bands=[1],
+        mean=[0.0],
+        std=[1.0],
+        window_size=window,
+        overlap=overlap,
     )
 
 
@@ -108,8 +113,17 @@ def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
 
     data = np.random.default_rng(2).integers(1, 250, size=(3, 40, 50)).astype(np.uint8)
     raster = tmp_path / "in.tif"
-    with rasterio.open(raster, "w", driver="GTiff", width=50, height=40, count=3, dtype="uint8",
-                       crs="EPSG:32119", transform=from_origin(600_000, 250_000, 30, 30)) as dst:
+    with rasterio.open(
+        raster,
+        "w",
+        driver="GTiff",
+        width=50,
+        height=40,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32119",
+        transform=from_origin(600_000, 250_000, 30, 30),
+    ) as dst:
         dst.write(data)
     script = (
         "import sys\n"
@@ -118,8 +132,9 @@ def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
         f"'--output', {str(tmp_path / 'out.tif')!r}, '--no-progress', '--device', 'cpu'])\n"
         "print('EXIT', code, 'TORCH', 'torch' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert "EXIT 0 TORCH False" in result.stdout, result.stdout + result.stderr
     assert (tmp_path / "out.tif").is_file()
 
@@ -128,9 +143,17 @@ def _write(path: Path, data: np.ndarray) -> Path:
     import rasterio
     from rasterio.transform import from_origin
 
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
-                       count=data.shape[0], dtype=data.dtype, crs="EPSG:32119",
-                       transform=from_origin(600_000, 250_000, 30, 30)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype,
+        crs="EPSG:32119",
+        transform=from_origin(600_000, 250_000, 30, 30),
+    ) as dst:
         dst.write(data)
     return path
 
@@ -150,8 +173,10 @@ def test_uint16_into_an_8_bit_model_warns_once_and_scale_fixes_it(tmp_path: Path
     lines = [line for line in capfd.readouterr().err.splitlines() if "8-bit" in line]
     assert len(lines) == 1 and "uint16" in lines[0] and "--scale" in lines[0]
 
-    assert main(["segment", str(r16), "--output", str(tmp_path / "scaled.tif"), "--scale", "10200",
-                 *common]) == 0
+    assert (
+        main(["segment", str(r16), "--output", str(tmp_path / "scaled.tif"), "--scale", "10200", *common])
+        == 0
+    )
     assert "8-bit" not in capfd.readouterr().err
     assert main(["segment", str(r8), "--output", str(tmp_path / "eight.tif"), *common]) == 0
     assert "8-bit" not in capfd.readouterr().err
@@ -162,12 +187,20 @@ def test_uint16_into_an_8_bit_model_warns_once_and_scale_fixes_it(tmp_path: Path
 def test_metadata_records_dtype_and_scale() -> None:
     from s5geo.runtime.bands import data_warning, rescale
 
-    meta = ModelMetadata(classes=["a"], colors=[(0, 0, 0)], bands=[1, 2], mean=[100.0, 100.0],
-                         std=[50.0, 50.0], dtype="uint16", scale=10000)
+    meta = ModelMetadata(
+        classes=["a"],
+        colors=[(0, 0, 0)],
+        bands=[1, 2],
+        mean=[100.0, 100.0],
+        std=[50.0, 50.0],
+        dtype="uint16",
+        scale=10000,
+    )
     assert ModelMetadata.from_json(meta.to_json()).scale == 10000.0
     assert data_warning(meta, ["uint16", "uint16"], "x") is None
-    eight = ModelMetadata(classes=["a"], colors=[(0, 0, 0)], bands=[1], mean=[100.0], std=[50.0],
-                          dtype="uint8", scale=255)
+    eight = ModelMetadata(
+        classes=["a"], colors=[(0, 0, 0)], bands=[1], mean=[100.0], std=[50.0], dtype="uint8", scale=255
+    )
     assert "uint16" in data_warning(eight, ["uint16"], "x")
     scaled = rescale(eight, 10200)
     assert scaled.mean == [4000.0] and scaled.std == [2000.0]
@@ -214,16 +247,49 @@ def test_segment_picks_bands_by_their_descriptions(tmp_path: Path, capfd) -> Non
     named = _named_model(tmp_path / "named.onnx", ["red", "green", "blue"])
     common = ["--no-progress", "--device", "cpu"]
 
-    assert main(["segment", str(raster), "--model", str(named), "--output", str(tmp_path / "auto.tif"),
-                 *common]) == 0
+    assert (
+        main(["segment", str(raster), "--model", str(named), "--output", str(tmp_path / "auto.tif"), *common])
+        == 0
+    )
     lines = [line for line in capfd.readouterr().err.splitlines() if "descriptions" in line]
     assert len(lines) == 1 and "bands 3, 2, 1" in lines[0], lines
-    assert main(["segment", str(raster), "--model", str(named), "--output", str(tmp_path / "set.tif"),
-                 "--bands", "3", "2", "1", *common]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(raster),
+                "--model",
+                str(named),
+                "--output",
+                str(tmp_path / "set.tif"),
+                "--bands",
+                "3",
+                "2",
+                "1",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert "descriptions" not in capfd.readouterr().err
-    assert main(["segment", str(raster), "--model", str(ONNX_MODEL), "--output",
-                 str(tmp_path / "unnamed.tif"), *common]) == 0
-    with (rasterio.open(tmp_path / "auto.tif") as auto, rasterio.open(tmp_path / "set.tif") as chosen,
-          rasterio.open(tmp_path / "unnamed.tif") as unnamed):
+    assert (
+        main(
+            [
+                "segment",
+                str(raster),
+                "--model",
+                str(ONNX_MODEL),
+                "--output",
+                str(tmp_path / "unnamed.tif"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    with (
+        rasterio.open(tmp_path / "auto.tif") as auto,
+        rasterio.open(tmp_path / "set.tif") as chosen,
+        rasterio.open(tmp_path / "unnamed.tif") as unnamed,
+    ):
         np.testing.assert_array_equal(auto.read(1), chosen.read(1))
         assert (auto.read(1) != unnamed.read(1)).any()  # bands 1, 2, 3 give another map

@@ -73,9 +73,7 @@ def test_without_mask_returns_validity_mask() -> None:
         rows = (v == 0).any(1).sum().item()
         cols = (v == 0).any(0).sum().item()
         # Real pixels form the top-left rescaled image (long side 8..32 for scale 0.5-2.0).
-        assert (
-            (v[:rows, :cols] == 0).all() and (v[rows:] == 255).all() and (v[:, cols:] == 255).all()
-        )
+        assert (v[:rows, :cols] == 0).all() and (v[rows:] == 255).all() and (v[:, cols:] == 255).all()
         assert rows == cols and 8 <= rows <= 32
         sides.append(rows)
     assert len(set(sides)) > 3
