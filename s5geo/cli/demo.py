@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     )
     print(f"  mIoU supervised only: {_pct(dubai['metrics']['supervised']['mIoU'])}")
     print(f"  mIoU S5 (FixMatch, labeled + unlabeled): {_pct(dubai['metrics']['s5']['mIoU'])}")
-    print("  (one seed; over five seeds S5 is not reliably ahead: benchmarks/RESULTS.md)")
+    print("  (one seed; over paired seeds see benchmarks/RESULTS.md, semi_supervised_real)")
     print(
         f"NC Landsat scene vs strata.tif: mIoU {_pct(landsat['metrics']['mIoU'])}, "
         f"OA {_pct(landsat['metrics']['OA'])}; {landsat['polygons']} polygons"
