@@ -140,22 +140,10 @@ def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
 
 
 def _write(path: Path, data: np.ndarray) -> Path:
-    import rasterio
+    from raster_helpers import write_raster
     from rasterio.transform import from_origin
 
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[2],
-        height=data.shape[1],
-        count=data.shape[0],
-        dtype=data.dtype,
-        crs="EPSG:32119",
-        transform=from_origin(600_000, 250_000, 30, 30),
-    ) as dst:
-        dst.write(data)
-    return path
+    return write_raster(path, data, transform=from_origin(600_000, 250_000, 30, 30))
 
 
 def test_uint16_into_an_8_bit_model_warns_once_and_scale_fixes_it(tmp_path: Path, capfd) -> None:
