@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pytest
 from _inference_helpers import NUM_CLASSES, IdentityModel, make_metadata
@@ -106,7 +108,8 @@ def test_foreground_filter_and_manifest(tmp_path, image_dir) -> None:
     threshold = 300
     out = tmp_path / "labels"
     listing = tmp_path / "fg.txt"
-    stats = pseudo_label(
+    run = partial(
+        pseudo_label,
         IdentityModel(),
         manifest,
         out,
@@ -116,21 +119,13 @@ def test_foreground_filter_and_manifest(tmp_path, image_dir) -> None:
         device="cpu",
         progress=False,
     )
+    stats = run()
     expected = sorted(rel for rel, c in truth.items() if (c != 0).sum() >= threshold)
     assert 0 < len(expected) < len(truth)
     assert listing.read_text().split() == expected and stats.foreground == len(expected)
     # Resumed run (everything skipped) rebuilds the same list from the existing masks.
     listing.unlink()
-    pseudo_label(
-        IdentityModel(),
-        manifest,
-        out,
-        metadata=make_metadata(32, bands=3),
-        min_foreground=threshold,
-        foreground_list=listing,
-        device="cpu",
-        progress=False,
-    )
+    run()
     assert listing.read_text().split() == expected
 
 

@@ -1,12 +1,13 @@
 import numpy as np
 import rasterio
 from _inference_helpers import NUM_CLASSES, make_metadata, write_raster
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import LightningModule
 from rasterio.transform import from_origin
 from torch import nn
 from torch.utils.data import DataLoader
 from torchgeo.datasets import RasterDataset, stack_samples
 from torchgeo.samplers import GridGeoSampler
+from trainer_helpers import quiet_trainer
 
 from s5geo.inference.writer import GeoTiffPredictionWriter
 
@@ -26,14 +27,7 @@ def test_writer_mosaic_reproduces_class_map(tmp_path, class_map) -> None:
     loader = DataLoader(dataset, sampler=sampler, batch_size=3, collate_fn=stack_samples)
     meta = make_metadata()
     writer = GeoTiffPredictionWriter(tmp_path / "out", classes=meta.classes, colors=meta.colors, crop=4)
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        callbacks=[writer],
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(devices=1, callbacks=[writer])
     trainer.predict(IdentityTask(), dataloaders=loader, return_predictions=False)
 
     tiles = sorted((tmp_path / "out" / "tiles" / "rank0").glob("*.tif"))
@@ -75,14 +69,7 @@ def test_writer_with_prediction_datamodule_and_class_indices(tmp_path, class_map
         colors=meta.colors,
     )
     writer = GeoTiffPredictionWriter(tmp_path / "out")  # names/colours from the datamodule
-    trainer = Trainer(
-        accelerator="cpu",
-        devices=1,
-        callbacks=[writer],
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-    )
+    trainer = quiet_trainer(devices=1, callbacks=[writer])
     assert trainer.predict(ClassIndexTask(), datamodule=data) is None  # not kept in memory
     assert writer.crop == 4  # half the datamodule's overlap
     with rasterio.open(tmp_path / "out" / "prediction.vrt") as vrt:
