@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch import LightningDataModule
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from torchgeo.datamodules import NonGeoDataModule
@@ -249,6 +250,45 @@ class ScaledBatchMixin:
     def predict_dataloader(self) -> DataLoader:
         """Whole samples of the prediction dataset."""
         return self._eval_loader("predict", self.test_batch_size)
+
+
+class ScaledDataModule(ScaledBatchMixin, LightningDataModule):
+    """A Lightning datamodule taking the options every s5geo datamodule has, by keyword.
+
+    Datamodules that are not TorchGeo ``NonGeoDataModule`` s (semi-supervised pairs, SEP) derive
+    from it, take only their own arguments and pass the rest on with ``**kwargs``; LightningCLI
+    follows that ``**kwargs`` and lists these options in ``--data.help``. Subclasses set
+    ``train_augmentation`` (None here: scaling only).
+
+    Args:
+        crop_size: side of the training crops after augmentation.
+        num_workers: loader workers.
+        scale: divisor that maps raw pixel values to [0, 1] (scalar or one per band).
+        val_batch_size: validation batch size (1: tiles may differ in size).
+        test_batch_size: test batch size.
+        loader_crop_size: side of the loader-side crops (default ``crop_size``).
+        classes: class names (default: the data's).
+        colors: class colours (default: the data's).
+        in_channels: number of bands (default: read from the data).
+    """
+
+    def __init__(
+        self,
+        *,
+        crop_size: int = 512,
+        num_workers: int = 0,
+        scale: float | Sequence[float] = 255.0,
+        val_batch_size: int = 1,
+        test_batch_size: int = 1,
+        loader_crop_size: int | None = None,
+        classes: Sequence[str] | None = None,
+        colors: Sequence[Sequence[int]] | None = None,
+        in_channels: int | None = None,
+    ) -> None:
+        super().__init__()
+        metadata = (classes, colors, in_channels)
+        eval_sizes = (val_batch_size, test_batch_size)
+        self._set_options(crop_size, num_workers, scale, eval_sizes, None, metadata, loader_crop_size)
 
 
 class S5DataModule(ScaledBatchMixin, NonGeoDataModule):

@@ -6,9 +6,6 @@ from s5geo.datamodules._benchmark import TiledBenchmarkDataModule
 from s5geo.datamodules.base import _dataset_attr
 from s5geo.datasets.potsdam import Potsdam
 
-#: Band names recorded in checkpoints for the letters of Potsdam's ``bands``.
-POTSDAM_BAND_NAMES = {"R": "red", "G": "green", "B": "blue", "IR": "nir"}
-
 
 class PotsdamDataModule(TiledBenchmarkDataModule):
     """ISPRS Potsdam fine-tuning datamodule.
@@ -30,4 +27,4 @@ class PotsdamDataModule(TiledBenchmarkDataModule):
     def band_names(self) -> list[str]:
         """Names of the bands read (``bands=``, default R, G, B): ``red``, ``green``, ``blue``, ``nir``."""
         bands = _dataset_attr(self._metadata_source(), "bands") or self.kwargs.get("bands") or ("R", "G", "B")
-        return [POTSDAM_BAND_NAMES.get(str(band), str(band)) for band in bands]
+        return [Potsdam.all_band_names.get(str(band), str(band)) for band in bands]

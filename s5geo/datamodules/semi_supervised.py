@@ -10,16 +10,15 @@ epoch. Each rank takes a disjoint share of both streams.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from s5geo.datamodules._collate import CropPadCollate
-from s5geo.datamodules.base import ScaledBatchMixin, instantiate_dataset
+from s5geo.datamodules.base import ScaledDataModule, instantiate_dataset
 from s5geo.errors import S5GeoError
 from s5geo.transforms import WeakView
 
@@ -143,7 +142,7 @@ def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
     return batch
 
 
-class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
+class SemiSupervisedDataModule(ScaledDataModule):
     """Pair any labeled dataset with any unlabeled dataset.
 
     Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, padding: B_u}}``.
@@ -163,20 +162,14 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         test: test dataset.
         batch_size_labeled: labeled samples per batch and device.
         batch_size_unlabeled: unlabeled samples per batch and device.
-        crop_size: side of the weak views.
-        num_workers: loader workers.
-        scale: divisor that maps raw pixel values to [0, 1] (scalar or one per band).
-        val_batch_size: validation batch size (1: tiles may differ in size).
-        test_batch_size: test batch size.
-        loader_crop_size: side of the loader-side crops (default ``crop_size``).
         rescale: range of the weak view's rescale factor.
         hflip: weak-view horizontal flips.
         vflip: weak-view vertical flips.
         rotate: weak-view rotations by multiples of 90 degrees.
         seed: base seed of the sampling order (per epoch: ``seed + epoch``).
-        classes: class names (default: the labeled dataset's).
-        colors: class colours (default: the labeled dataset's).
-        in_channels: number of bands (default: read from the data).
+        **kwargs: :class:`~s5geo.datamodules.base.ScaledDataModule` options (``crop_size``: side
+            of the weak views, ``num_workers``, ``scale``, ``loader_crop_size``, ``classes``, ...;
+            classes and colours default to the labeled dataset's).
     """
 
     def __init__(
@@ -187,22 +180,15 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         test: Dataset | Mapping[str, Any] | None = None,
         batch_size_labeled: int = 12,
         batch_size_unlabeled: int = 12,
-        crop_size: int = 512,
-        num_workers: int = 0,
-        scale: float | Sequence[float] = 255.0,
-        val_batch_size: int = 1,
-        test_batch_size: int = 1,
-        loader_crop_size: int | None = None,
+        *,
         rescale: tuple[float, float] = (0.5, 2.0),
         hflip: bool = True,
         vflip: bool = True,
         rotate: bool = False,
         seed: int = 0,
-        classes: Sequence[str] | None = None,
-        colors: Sequence[Sequence[int]] | None = None,
-        in_channels: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         self._specs = {"labeled": labeled, "unlabeled": unlabeled, "val": val, "test": test}
         self.labeled_dataset: Dataset | None = None
         self.unlabeled_dataset: Dataset | None = None
@@ -211,10 +197,7 @@ class SemiSupervisedDataModule(ScaledBatchMixin, LightningDataModule):
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.seed = seed
-        augmentation = WeakView(crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
-        metadata = (classes, colors, in_channels)
-        eval_sizes = (val_batch_size, test_batch_size)
-        self._set_options(crop_size, num_workers, scale, eval_sizes, augmentation, metadata, loader_crop_size)
+        self.train_augmentation = WeakView(self.crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
 
     def _dataset(self, name: str) -> Dataset | None:
         attr = f"{name}_dataset"

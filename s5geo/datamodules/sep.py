@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import LightningDataModule
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from s5geo.datamodules._collate import CropPadCollate
-from s5geo.datamodules.base import ScaledBatchMixin, training_augmentation
+from s5geo.datamodules.base import ScaledDataModule, training_augmentation
 from s5geo.datasets.isaid import ISAIDSegmentation
 from s5geo.datasets.millionseg import MillionSeg
 from s5geo.errors import S5GeoError
 
 
-class SEPDataModule(ScaledBatchMixin, LightningDataModule):
+class SEPDataModule(ScaledDataModule):
     """Pseudo-labeled MillionSeg images as a supervised training set (SEP), iSAID val to validate.
 
     The training samples are the RS4P-1M images that have a pseudo-label (``MillionSeg(part=
@@ -36,16 +34,12 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
         val_root: iSAID folder whose ``val`` split validates (None: no validation).
         val_patch_size: side of the validation patches.
         batch_size: training samples per batch and device.
-        crop_size: side of the training crops.
-        num_workers: loader workers.
-        scale: divisor mapping raw pixel values to [0, 1].
         augment: apply the training augmentation.
         augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one.
-        val_batch_size: validation batch size.
         seed: shuffle seed of the shards (the same on every rank).
-        classes: class names (default MillionSeg's 16).
-        colors: class colours.
-        in_channels: number of bands (default: read from the data).
+        **kwargs: :class:`~s5geo.datamodules.base.ScaledDataModule` options (``crop_size``,
+            ``num_workers``, ``scale``, ``val_batch_size``, ...; classes and colours default to
+            MillionSeg's 16).
     """
 
     def __init__(
@@ -56,18 +50,13 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
         val_root: str | Path | None = None,
         val_patch_size: int | None = 1024,
         batch_size: int = 24,
-        crop_size: int = 512,
-        num_workers: int = 0,
-        scale: float | Sequence[float] = 255.0,
+        *,
         augment: bool = True,
         augmentation: nn.Module | None = None,
-        val_batch_size: int = 1,
         seed: int = 0,
-        classes: Sequence[str] | None = None,
-        colors: Sequence[Sequence[int]] | None = None,
-        in_channels: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         self.root = root
         self.manifest = manifest
         self.shards = shards
@@ -75,11 +64,9 @@ class SEPDataModule(ScaledBatchMixin, LightningDataModule):
         self.val_patch_size = val_patch_size
         self.batch_size = batch_size
         self.seed = seed
-        augmentation = training_augmentation(augment, augmentation, crop_size)
-        metadata = (classes or MillionSeg.classes, colors or MillionSeg.colors, in_channels)
-        self._set_options(
-            crop_size, num_workers, scale, (val_batch_size, val_batch_size), augmentation, metadata
-        )
+        self.train_augmentation = training_augmentation(augment, augmentation, self.crop_size)
+        self._classes = self._classes or MillionSeg.classes
+        self._colors = self._colors or MillionSeg.colors
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None

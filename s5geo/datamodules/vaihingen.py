@@ -11,7 +11,8 @@ class VaihingenDataModule(TiledBenchmarkDataModule):
 
     Trains on 512 px windows of the 16 training tiles; validates and tests on the whole 17 test
     tiles (the benchmark has no separate validation set). Clutter is ignored (255). The tiles are
-    IR-R-G, so checkpoints name their bands ``["nir", "red", "green"]``.
+    IR-R-G, so checkpoints name their bands ``["nir", "red", "green"]`` (the dataset's
+    ``band_names``).
 
     Takes the arguments of :class:`~s5geo.datamodules._benchmark.TiledBenchmarkDataModule`;
     ``root`` defaults to :attr:`default_root`.
@@ -20,8 +21,3 @@ class VaihingenDataModule(TiledBenchmarkDataModule):
     dataset = Vaihingen
     default_root = "data/vaihingen"
     gsd = 0.09
-
-    @property
-    def band_names(self) -> list[str]:
-        """Names of the bands of the IR-R-G tiles: ``nir``, ``red``, ``green``."""
-        return ["nir", "red", "green"]

@@ -33,6 +33,8 @@ class Potsdam(ISPRSDataset):
     torchgeo_class: ClassVar = Potsdam2D
     default_root: ClassVar[str] = "data/potsdam"
     all_bands: ClassVar[tuple[str, ...]] = ("R", "G", "B", "IR")
+    #: Name of each band of the tiles (``band_names`` of an instance follows ``bands``).
+    all_band_names: ClassVar[dict[str, str]] = {"R": "red", "G": "green", "B": "blue", "IR": "nir"}
     expected_layout: ClassVar[str] = (
         "<root>/4_Ortho_RGBIR.zip + <root>/5_Labels_all.zip, or extracted: "
         "<root>/4_Ortho_RGBIR/top_potsdam_<X>_<Y>_RGBIR.tif (R,G,B,IR image) + "
@@ -62,6 +64,7 @@ class Potsdam(ISPRSDataset):
         """
         self.image_bands = band_indices(bands, self.all_bands, type(self).__name__)
         self.bands = tuple(bands)
+        self.band_names = tuple(self.all_band_names[str(band)] for band in self.bands)
         super().__init__(root, split, **kwargs)
 
     def _pair_paths(self, name: str) -> tuple[Path, Path]:

@@ -31,6 +31,7 @@ class Vaihingen(ISPRSDataset):
 
     torchgeo_class: ClassVar = Vaihingen2D
     default_root: ClassVar[str] = "data/vaihingen"
+    band_names: ClassVar[tuple[str, ...]] = ("nir", "red", "green")
     expected_layout: ClassVar[str] = (
         "<root>/ISPRS_semantic_labeling_Vaihingen.zip + "
         "<root>/ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE.zip, or extracted: "
