@@ -4,16 +4,19 @@ This module imports only numpy: the torch-free QGIS plugin vendors it. Rasters a
 pixels, rows first (``row, col``), and windows are processed in row-major order. Windows are
 generated lazily (:func:`iter_windows`), so a raster of billions of windows costs no memory for its
 grid, and windows a reader knows to be empty can be skipped: the stitcher treats a skipped window
-as one whose pixels are all masked.
+as one whose pixels are all masked. A region test (``region_has_data``) rules out whole rows and
+runs of windows at once, so skipping the empty parts of a sparse raster costs no per-window work.
 
 Memory: :class:`StreamingStitcher` never holds whole-raster arrays. It keeps the rows the next row
-of windows overlaps (``window - stride`` rows, full width) plus one window-sized working block, and
-hands finished blocks to the caller as soon as no later window can touch them. A raster 10x taller
-uses the same memory; a raster 10x wider keeps 10x more overlap rows.
+of windows overlaps (``window - stride`` rows) plus one window-sized working block, and hands
+finished blocks to the caller as soon as no later window can touch them. The overlap rows are kept
+per window column, and only where a window accumulated something: a raster 10x taller uses the same
+memory, a raster 10x wider keeps 10x more overlap rows only where it has data.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -152,7 +155,17 @@ class WindowGrid:
         return np.outer(wy, wx).astype(np.float32)
 
 
-def iter_windows(grid: WindowGrid, has_data: Callable[[Window], bool] | None = None) -> Iterator[Window]:
+#: ``region_has_data(row, col, height, width)``: False only when no pixel of that pixel region
+#: holds data (e.g. a VRT's source rectangles, GDAL's data coverage status).
+RegionTest = Callable[[int, int, int, int], bool]
+
+
+def iter_windows(
+    grid: WindowGrid,
+    has_data: Callable[[Window], bool] | None = None,
+    *,
+    region_has_data: RegionTest | None = None,
+) -> Iterator[Window]:
     """Yield the windows of ``grid`` lazily, in row-major order.
 
     This is the one window generator of s5geo (raster segmentation, arrays, evaluation).
@@ -162,12 +175,52 @@ def iter_windows(grid: WindowGrid, has_data: Callable[[Window], bool] | None = N
         has_data: optional cheap test (e.g. GDAL's data coverage); windows for which it returns
             False are not yielded. Feed the yielded windows to :class:`StreamingStitcher` as usual:
             it fills skipped windows in as fully masked ones.
+        region_has_data: optional test of a pixel region (see :data:`RegionTest`). Rows and runs
+            of windows whose region it rules out are skipped without visiting their windows
+            (binary subdivision), so an empty part of the raster costs a few tests, not one per
+            window. ``has_data`` is still asked about each remaining window.
     """
-    for i, row in enumerate(grid.row_starts):
-        for j, col in enumerate(grid.col_starts):
-            window = Window(i, j, row, col, grid.window_height, grid.window_width)
+    if region_has_data is None:
+        for i, row in enumerate(grid.row_starts):
+            for j, col in enumerate(grid.col_starts):
+                window = Window(i, j, row, col, grid.window_height, grid.window_width)
+                if has_data is None or has_data(window):
+                    yield window
+        return
+    wh, ww = grid.window_height, grid.window_width
+    rows, cols = grid.row_starts, grid.col_starts
+
+    def rows_have_data(a: int, b: int) -> bool:
+        return region_has_data(rows[a], 0, rows[b - 1] + wh - rows[a], grid.width)
+
+    for i in _subdivide(len(rows), rows_have_data):
+        row = rows[i]
+
+        def cols_have_data(a: int, b: int, row: int = row) -> bool:
+            return region_has_data(row, cols[a], wh, cols[b - 1] + ww - cols[a])
+
+        for j in _subdivide(len(cols), cols_have_data):
+            window = Window(i, j, row, cols[j], wh, ww)
             if has_data is None or has_data(window):
                 yield window
+
+
+def _subdivide(n: int, test: Callable[[int, int], bool]) -> Iterator[int]:
+    """Yield, in order, the indices ``k < n`` for which ``test(k, k + 1)`` holds.
+
+    Ranges ``[a, b)`` that ``test(a, b)`` accepts are halved, those it rejects dropped whole.
+    """
+    stack = [(0, n)] if n > 0 else []
+    while stack:
+        a, b = stack.pop()
+        if not test(a, b):
+            continue
+        if b - a == 1:
+            yield a
+            continue
+        mid = (a + b) // 2
+        stack.append((mid, b))
+        stack.append((a, mid))
 
 
 def _indicator(owned: tuple[int, int], start: int, size: int) -> np.ndarray:
@@ -206,7 +259,8 @@ class StreamingStitcher:
 
     Feed every window of ``grid`` in row-major order to :meth:`add`; it returns the blocks that
     became final (weighted mean of all windows covering them), in row-major order. The blocks of
-    window row ``i`` span rows ``[row_starts[i], row_starts[i + 1])``.
+    window row ``i`` span rows ``[row_starts[i], row_starts[i + 1])``; rows above
+    :attr:`final_rows` are final.
 
     Args:
         grid: the window grid.
@@ -214,6 +268,9 @@ class StreamingStitcher:
         blend: blend mode (see :meth:`WindowGrid.weights`).
         normalise: divide blocks by the weight sum. Without it blocks hold weighted sums, which is
             enough (and cheaper) when only a per-pixel argmax is needed.
+        empty_blocks: also return blocks that no window gave any weight (all zero). Without them,
+            skipped and fully masked windows cost nothing: a run of them is passed over in one
+            step wherever nothing is carried from earlier windows.
     """
 
     def __init__(
@@ -222,32 +279,56 @@ class StreamingStitcher:
         channels: int,
         blend: BlendMode = "cosine",
         normalise: bool = True,
+        *,
+        empty_blocks: bool = True,
     ) -> None:
         self.grid = grid
         self.normalise = normalise
         self.channels = int(channels)
         self.blend = blend
+        self.empty_blocks = empty_blocks
         wh, ww = grid.window_height, grid.window_width
-        n_cols = len(grid.col_starts)
-        self._weights: dict[tuple[int, int], np.ndarray] = {}
+        self._weights: dict[tuple[int, ...], np.ndarray] = {}
         # Working block for the current row of windows: rows [row_start, row_start + wh), columns
         # [self._ws_col, self._ws_col + ww). Columns left of the current window are already flushed,
-        # so one window width is enough. Channel -1 holds the weight sum.
+        # so one window width is enough. Channel -1 holds the weight sum. Columns from
+        # self._live_end on are zero.
         self._ws = np.zeros((self.channels + 1, wh, ww), dtype=np.float32)
         self._tmp = np.empty((self.channels, wh, ww), dtype=np.float32)
         self._ws_col = 0
         self._ws_end = 0  # first column not yet initialised in the working block
-        # Rows carried to the next row of windows (the overlap), full width.
-        self._carry = np.zeros((self.channels + 1, 0, grid.width), dtype=np.float32)
-        self._next_carry = self._carry
+        self._live_end = 0
+        # Rows carried to the next row of windows (the overlap), per window column j: columns
+        # [col_starts[j], col_starts[j + 1]), kept only where some weight was accumulated.
+        self._carry: dict[int, np.ndarray] = {}
+        self._carry_keys: list[int] = []
+        self._next_carry: dict[int, np.ndarray] = {}
+        self._next_keys: list[int] = []
         self._expected = (0, 0)
-        self._n_cols = n_cols
+        self._window_ends = [c + ww for c in grid.col_starts]
+
+    @property
+    def final_rows(self) -> int:
+        """Rows above this one are final: every block covering them was returned."""
+        i = self._expected[0]
+        return self.grid.row_starts[i] if i < len(self.grid.row_starts) else self.grid.height
+
+    @property
+    def carry_nbytes(self) -> int:
+        """Bytes held for the overlap rows carried between rows of windows."""
+        return sum(a.nbytes for a in self._carry.values()) + sum(a.nbytes for a in self._next_carry.values())
 
     def _weight(self, i: int, j: int) -> np.ndarray:
-        # Ramps are the same for all windows; ownership depends on the window position.
-        key = (0, 0) if self.blend != "none" else (i, j)
+        # Ramps are the same for all windows; ownership depends only on the owned ranges relative
+        # to the window, which differ at the raster edges only.
+        key: tuple[int, ...] = (0,)
+        if self.blend == "none":
+            grid = self.grid
+            (r0, r1), (c0, c1) = grid.row_owned[i], grid.col_owned[j]
+            row, col = grid.row_starts[i], grid.col_starts[j]
+            key = (r0 - row, r1 - row, c0 - col, c1 - col)
         if key not in self._weights:
-            if self.blend == "none" and len(self._weights) > 4 * self._n_cols:
+            if len(self._weights) > 64:
                 self._weights.clear()
             self._weights[key] = self.grid.weights(i, j, self.blend)
         return self._weights[key]
@@ -279,18 +360,73 @@ class StreamingStitcher:
             )
         blocks = self._skip_to(window.i, window.j)
         if mask is not None and not mask.any():
-            return blocks + self._step(window, None, None)
+            return blocks + self._skip_to(*self._after(window.i, window.j))
         return blocks + self._step(window, values, mask)
 
     def finish(self) -> list[Block]:
         """Treat the windows not added yet as fully masked and return the blocks they finish."""
         return self._skip_to(len(self.grid.row_starts), 0)
 
+    def finished(self) -> bool:
+        """Whether all windows of the grid were added."""
+        return self._expected == (len(self.grid.row_starts), 0)
+
+    def _after(self, i: int, j: int) -> tuple[int, int]:
+        return (i, j + 1) if j + 1 < len(self.grid.col_starts) else (i + 1, 0)
+
     def _skip_to(self, i: int, j: int) -> list[Block]:
+        """Pass the windows before ``(i, j)`` as fully masked ones."""
         blocks: list[Block] = []
+        n_cols = len(self.grid.col_starts)
         while self._expected < (i, j):
-            blocks += self._step(self.grid.window_at(*self._expected), None, None)
+            ei, ej = self._expected
+            if self.empty_blocks:
+                blocks += self._step(self.grid.window_at(ei, ej), None, None)
+                continue
+            if ej == 0:
+                if ei < i and not self._carry:
+                    # Nothing reaches rows ei..i-1 from above, and they add nothing.
+                    self._expected = (i, 0)
+                    continue
+                self._start_row(ei)
+            stop = j if ei == i else n_cols
+            busy = self._next_busy(ej)
+            if busy > ej:
+                self._jump(ei, min(busy, stop))
+            else:
+                blocks += self._step(self.grid.window_at(ei, ej), None, None)
         return blocks
+
+    def _seg_end(self, j: int) -> int:
+        cols = self.grid.col_starts
+        return cols[j + 1] if j + 1 < len(cols) else self.grid.width
+
+    def _next_busy(self, j: int) -> int:
+        """First window from ``j`` on that meets non-zero carried or working-block values."""
+        if self._live_end > self._ws_col:
+            return j
+        keys = self._carry_keys
+        cols = self.grid.col_starts
+        first = bisect.bisect_left(keys, bisect.bisect_right(cols, self._ws_end) - 1)
+        if first == len(keys):
+            return len(cols)
+        unconsumed = max(cols[keys[first]], self._ws_end)
+        return max(j, bisect.bisect_right(self._window_ends, unconsumed))
+
+    def _jump(self, i: int, j: int) -> None:
+        """Move to window ``(i, j)`` of the current row when the windows before it add nothing."""
+        n_cols = len(self.grid.col_starts)
+        if j >= n_cols:
+            self._end_row(i)
+            return
+        self._ws_col = self.grid.col_starts[j]
+        self._ws_end = max(self._ws_end, self._ws_col)
+        self._expected = (i, j)
+
+    def _end_row(self, i: int) -> None:
+        self._carry, self._carry_keys = self._next_carry, self._next_keys
+        self._next_carry, self._next_keys = {}, []
+        self._expected = (i + 1, 0)
 
     def _step(self, window: Window, values: np.ndarray | None, mask: np.ndarray | None) -> list[Block]:
         """Accumulate ``values`` (None: a fully masked window) and return the finished blocks."""
@@ -309,6 +445,7 @@ class StreamingStitcher:
             np.multiply(values, w, out=self._tmp)
             target[:-1] += self._tmp
             target[-1] += w
+            self._live_end = max(self._live_end, window.col + window.width)
 
         # Rows [row_start, next_row_start) are final for columns up to the next window start.
         row = window.row
@@ -316,53 +453,61 @@ class StreamingStitcher:
         col_end = grid.col_starts[j + 1] if j + 1 < n_cols else grid.width
         n_final = row_end - row
         width = col_end - self._ws_col
+        live = self._live_end - self._ws_col  # working-block columns that may be non-zero
         blocks = []
-        if width > 0:
-            acc = self._ws[:, :, :width]
-            if n_final > 0:
-                weight = acc[-1, :n_final].copy()
+        acc = self._ws[:, :, :width]
+        if live > 0 or self.empty_blocks:
+            weight = acc[-1, :n_final]
+            if self.empty_blocks or weight.any():
+                weight = weight.copy()
                 if self.normalise:
                     data = acc[:-1, :n_final] / np.maximum(weight, np.float32(1e-12))
                 else:
                     data = acc[:-1, :n_final].copy()
                 blocks.append(Block(row, self._ws_col, data, weight))
-            if n_final < window.height:
-                self._next_carry[:, :, self._ws_col : col_end] = acc[:, n_final:]
+        if live > 0 and n_final < window.height and acc[-1, n_final:].any():
+            self._next_carry[j] = acc[:, n_final:].copy()
+            self._next_keys.append(j)
+        if live > 0:
             # Shift the working block left by `width` columns.
-            keep = self._ws_end - col_end
+            keep = self._live_end - col_end
             if keep > 0:
                 self._ws[:, :, :keep] = self._ws[:, :, width : width + keep]
-            self._ws[:, :, max(keep, 0) :] = 0.0
-            self._ws_col = col_end
-        self._expected = (i, j + 1) if j + 1 < n_cols else (i + 1, 0)
+            self._ws[:, :, max(keep, 0) : live] = 0.0
+        self._ws_col = col_end
         if j + 1 == n_cols:
-            self._carry = self._next_carry
+            self._end_row(i)
+        else:
+            self._expected = (i, j + 1)
         return blocks
 
     def _start_row(self, i: int) -> None:
-        grid = self.grid
-        self._ws[:] = 0.0
         self._ws_col = 0
         self._ws_end = 0
-        row_end = grid.row_starts[i + 1] if i + 1 < len(grid.row_starts) else grid.height
-        carry_rows = grid.row_starts[i] + grid.window_height - row_end
-        self._next_carry = np.zeros((self.channels + 1, max(carry_rows, 0), grid.width), np.float32)
+        self._live_end = 0
+        self._next_carry, self._next_keys = {}, []
 
     def _extend(self, col_stop: int) -> None:
         """Initialise working-block columns up to ``col_stop`` from the carried overlap rows."""
-        if col_stop <= self._ws_end:
+        start = self._ws_end
+        if col_stop <= start:
             return
-        a, b = self._ws_end - self._ws_col, col_stop - self._ws_col
-        if b > self._ws.shape[2]:
+        if col_stop - self._ws_col > self._ws.shape[2]:
             raise AssertionError("working block too small")  # cannot happen with a valid grid
-        rows = self._carry.shape[1]
-        if rows:
-            self._ws[:, :rows, a:b] = self._carry[:, :, self._ws_end : col_stop]
+        keys, cols = self._carry_keys, self.grid.col_starts
+        k = bisect.bisect_left(keys, bisect.bisect_right(cols, start) - 1)
+        while k < len(keys) and cols[keys[k]] < col_stop:
+            seg_col = cols[keys[k]]
+            a, b = max(start, seg_col), min(col_stop, self._seg_end(keys[k]))
+            if a < b:
+                segment = self._carry[keys[k]]
+                rows = segment.shape[1]
+                self._ws[:, :rows, a - self._ws_col : b - self._ws_col] = segment[
+                    :, :, a - seg_col : b - seg_col
+                ]
+                self._live_end = max(self._live_end, b)
+            k += 1
         self._ws_end = col_stop
-
-    def finished(self) -> bool:
-        """Whether all windows of the grid were added."""
-        return self._expected == (len(self.grid.row_starts), 0)
 
 
 def argmax(scores: np.ndarray) -> np.ndarray:
