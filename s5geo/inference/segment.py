@@ -2,8 +2,10 @@
 
 Windows are read block by block, predicted in batches and stitched by
 :class:`~s5geo.inference.tiling.StreamingStitcher`, whose memory does not grow with the raster's
-height. Finished rows are written to tiled, compressed GeoTIFFs in whole tile rows, so GDAL never
-holds partially written tiles. Outputs go to temporary files in the destination folder and are
+height. Finished tiles are written whole to tiled, compressed, sparse GeoTIFFs (``SPARSE_OK``): a
+tile without any valid pixel is never written and reads back as nodata. For a VRT whose bands have
+a nodata value, the areas outside its sources are skipped in bulk, so a huge mosaic that is mostly
+empty costs what its data costs. Outputs go to temporary files in the destination folder and are
 renamed only when complete.
 """
 
@@ -14,6 +16,7 @@ import logging
 import math
 import os
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,10 +47,10 @@ from s5geo.runtime.bands import (
     resolution_warning,
     select_bands,
 )
-from s5geo.runtime.outputs import OutputSpec, RowWriter, output_specs
+from s5geo.runtime.outputs import OutputSpec, output_specs
 from s5geo.runtime.pipeline import segment_windows
 from s5geo.runtime.predictor import Predictor
-from s5geo.runtime.tiling import BLEND_MODES, BlendMode, Window, WindowGrid
+from s5geo.runtime.tiling import BLEND_MODES, BlendMode, RegionTest, Window, WindowGrid
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,6 +64,21 @@ ProbabilityDtype = Literal["uint8", "float16"]
 #: compressed formats (JPEG2000) decode every block again for every window.
 DEFAULT_GDAL_CACHEMAX = 512 * 1024 * 1024
 _TILE = 256
+#: Most tiles an output GeoTIFF gets: libtiff holds two 8-byte offsets per tile in memory while
+#: writing (a 2,000,000 px square in 256 px tiles would need 1 GB for them). Larger rasters get
+#: larger tiles (512, 1024, ... px).
+MAX_TILES = 2**20
+#: Block size of the COGs written with ``cog=True``; rasters that need larger tiles are too large
+#: for a COG with overviews and stay tiled GeoTIFFs.
+_COG_BLOCK = 512
+
+
+def output_tile_size(height: int, width: int) -> int:
+    """Tile side of the output GeoTIFFs: 256 px, doubled until the raster has at most :data:`MAX_TILES`."""
+    tile = _TILE
+    while math.ceil(height / tile) * math.ceil(width / tile) > MAX_TILES:
+        tile *= 2
+    return tile
 
 
 def segment_raster(
@@ -105,7 +123,9 @@ def segment_raster(
         confidence: also write the top-class probability (uint8 1-255, nodata 0); ``True`` writes
             ``<output stem>_confidence.tif``, a path writes there.
         overwrite: replace existing outputs instead of raising :class:`OutputExistsError`.
-        cog: write Cloud Optimized GeoTIFFs (with overviews).
+        cog: write Cloud Optimized GeoTIFFs (with overviews). Rasters too large for 512 px COG
+            tiles (more than :data:`MAX_TILES` of them, beyond about 524,000 px square) are
+            written as tiled, sparse GeoTIFFs without overviews instead, with a warning.
         progress: show a progress bar.
         nodata: class-map value for pixels without data (must not be a class id).
         scale: the raster's value for full brightness / reflectance 1 (e.g. 10000 for Sentinel-2
@@ -182,6 +202,16 @@ def segment_raster(
                 if warning:
                     logger.warning("%s", warning)
             job.check_resources(probabilities)
+            if cog and job.tile > _COG_BLOCK:
+                logger.warning(
+                    "%s: %d x %d pixels is too large for a Cloud Optimized GeoTIFF; writing tiled, "
+                    "sparse GeoTIFFs (%d px tiles) without overviews instead",
+                    source,
+                    src.width,
+                    src.height,
+                    job.tile,
+                )
+                cog = False
             temps = {key: _temp_path(path) for key, path in targets.items()}
             made = list(temps.values())
             try:
@@ -290,7 +320,12 @@ def _remove(path: Path) -> None:
 
 
 def _to_cog(src_path: Path, dst_path: Path, *, nearest: bool, half: bool) -> None:
-    options: dict[str, Any] = {"COMPRESS": "DEFLATE", "BLOCKSIZE": 512, "BIGTIFF": "IF_SAFER"}
+    options: dict[str, Any] = {
+        "COMPRESS": "DEFLATE",
+        "BLOCKSIZE": _COG_BLOCK,
+        "BIGTIFF": "IF_SAFER",
+        "SPARSE_OK": True,
+    }
     if half:
         options["NBITS"] = 16
     if nearest:
@@ -326,12 +361,14 @@ class _Job:
         self.grid = WindowGrid(src.height, src.width, self.window, overlap)
         self.batch_size = batch_size
         self.blend = blend
+        self.tile = output_tile_size(src.height, src.width)
         # Skip mask reads when GDAL says every pixel of the selected bands is valid.
         flags = [src.mask_flag_enums[b - 1] for b in self.bands if 1 <= b <= src.count]
         self.masked = any(MaskFlags.all_valid not in f for f in flags)
         self.floating = any(
             np.issubdtype(np.dtype(src.dtypes[b - 1]), np.floating) for b in self.bands if 1 <= b <= src.count
         )
+        self.regions = vrt_data_regions(src, [b for b in self.bands if 1 <= b <= src.count])
 
     def check(self, nodata: int) -> None:
         select_bands(self.meta, self.src.count, self.bands, self.src.name)
@@ -344,11 +381,16 @@ class _Job:
             0 if "probabilities" not in self.targets else k * (4 if probabilities == "float16" else 1)
         )
         per_pixel = 1 + prob_bytes + (1 if "confidence" in self.targets else 0)
-        # Rows of windows held at once: the stitcher's carried rows plus the rows being written.
-        memory = src.width * self.grid.window_height * (2 * 4 * (k + 1) + 2 * per_pixel)
-        memory += (
-            3 * self.batch_size * self.grid.window_height * self.grid.window_width * 4 * (len(self.bands) + k)
-        )
+        # Only the columns and pixels near data are held and written when the data regions are known.
+        width, area = src.width, src.width * src.height
+        if self.regions is not None:
+            margin = 2 * (self.window + self.tile)
+            width = min(width, sum(w + margin for _, _, _, w in self.regions))
+            area = min(area, sum((h + margin) * (w + margin) for _, _, h, w in self.regions))
+        wh = self.grid.window_height
+        # Rows of windows held at once: the stitcher's carried rows plus the tiles being filled.
+        memory = width * (2 * 4 * (k + 1) * wh + per_pixel * (2 * self.tile + wh))
+        memory += 3 * self.batch_size * wh * self.grid.window_width * 4 * (len(self.bands) + k)
         free = available_memory()
         if free is not None and memory > free:
             raise S5GeoError(
@@ -357,7 +399,7 @@ class _Job:
                 "use a smaller --window or split the raster"
             )
         # Deflate shrinks class maps at least ~10 times; beyond that, the run would fill the disk.
-        total = src.width * src.height * per_pixel
+        total = area * per_pixel
         folder = next(iter(self.targets.values())).parent
         disk = free_disk(folder)
         if disk is not None and total / 10 > disk:
@@ -367,6 +409,18 @@ class _Job:
                 f"({human_bytes(total / 10)} even at 10:1 compression) but {folder} has "
                 f"{human_bytes(disk)} free"
             )
+
+    def region_test(self) -> RegionTest | None:
+        """The test of pixel regions for :func:`~s5geo.runtime.pipeline.segment_windows`, if known."""
+        if self.regions is None:
+            return None
+        top, left, height, width = (np.array(v, dtype=np.int64) for v in zip(*self.regions, strict=True))
+        bottom, right = top + height, left + width
+
+        def test(row: int, col: int, h: int, w: int) -> bool:
+            return bool(np.any((top < row + h) & (bottom > row) & (left < col + w) & (right > col)))
+
+        return test
 
     # Reading and writing ------------------------------------------------------------------------
 
@@ -391,7 +445,7 @@ class _Job:
 
     def _profile(self, spec: OutputSpec) -> dict[str, Any]:
         src = self.src
-        tile = _TILE
+        tile = self.tile
         profile: dict[str, Any] = {
             "driver": "GTiff",
             "width": src.width,
@@ -404,11 +458,12 @@ class _Job:
             "compress": "deflate",
             "zlevel": 1,  # fast; --cog recompresses
             "BIGTIFF": "IF_SAFER",
+            "SPARSE_OK": True,  # tiles never written read back as nodata
         }
         if spec.nbits:
             # Half floats on disk through GTiff's NBITS=16 on Float32 (rasterio has no float16).
             profile.update(NBITS=spec.nbits, predictor=3)
-        if src.width >= tile and src.height >= tile:
+        if src.width >= _TILE and src.height >= _TILE:
             profile.update(tiled=True, blockxsize=tile, blockysize=tile)
         return profile
 
@@ -432,18 +487,13 @@ class _Job:
         specs = output_specs(self.meta, list(temps), probabilities or "uint8", nodata)
         datasets = self._open_outputs(temps, specs)
         bar = tqdm(total=len(self.grid), desc="segment", unit="win", disable=not progress)
+        first = next(iter(datasets.values()))
+        tile_size = first.block_shapes[0]
 
-        def writer(dataset: Any) -> RowWriter:
-            def write(row: int, data: np.ndarray) -> None:
-                dataset.write(data, window=RioWindow(0, row, dataset.width, data.shape[1]))
-
-            return RowWriter(write, self.grid.height, dataset.block_shapes[0][0])
-
-        writers = {key: writer(ds) for key, ds in datasets.items()}
-
-        def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
+        def write_tile(row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
             for key, data in arrays.items():
-                writers[key].push(data)
+                window = RioWindow(col, row, data.shape[2], data.shape[1])
+                datasets[key].write(data, window=window)
 
         def advance(done: int, total: int) -> None:
             bar.update(done - bar.n)
@@ -454,15 +504,88 @@ class _Job:
                 self._read,
                 self.predictor,
                 specs,
-                write_rows,
                 batch_size=self.batch_size,
                 blend=self.blend,
+                region_has_data=self.region_test(),
+                write_tile=write_tile,
+                tile_size=tile_size,
                 progress=advance,
             )
         finally:
             bar.close()
             for ds in datasets.values():
                 ds.close()
+
+
+def vrt_data_regions(src: Any, bands: list[int]) -> list[tuple[int, int, int, int]] | None:
+    """Pixel rectangles ``(row, col, height, width)`` outside which a VRT has no valid pixel.
+
+    Outside its sources a VRT band reads as its nodata value, so where a selected band has one (and
+    no mask of its own) no pixel outside that band's source rectangles is valid. The band whose
+    sources cover the least is used.
+
+    Args:
+        src: the open rasterio dataset.
+        bands: the selected 1-based bands.
+
+    Returns:
+        The rectangles, or None when the input is not such a VRT (or its layout is not understood).
+    """
+    if src.driver != "VRT":
+        return None
+    name = str(src.name)
+    try:
+        if name.lstrip().startswith("<VRTDataset"):
+            root = ET.fromstring(name)
+        elif Path(name).is_file():
+            root = ET.parse(name).getroot()
+        else:
+            return None
+    except (ET.ParseError, OSError):
+        return None
+    if root.tag != "VRTDataset" or root.get("subClass") or root.find("MaskBand") is not None:
+        return None
+    elements = root.findall("VRTRasterBand")
+    best: list[tuple[int, int, int, int]] | None = None
+    for band in bands:
+        if MaskFlags.nodata not in src.mask_flag_enums[band - 1]:
+            continue
+        element = next((e for e in elements if e.get("band") == str(band)), None)
+        if element is None and band <= len(elements) and elements[band - 1].get("band") is None:
+            element = elements[band - 1]
+        if element is None:
+            continue
+        rects = _source_rects(element, src.height, src.width)
+        if rects is not None and (best is None or _area(rects) < _area(best)):
+            best = rects
+    return best
+
+
+def _source_rects(band: ET.Element, height: int, width: int) -> list[tuple[int, int, int, int]] | None:
+    """The destination rectangles of a plain VRT band's sources, clipped to the raster (None: unknown)."""
+    if band.get("subClass") not in (None, "VRTSourcedRasterBand") or band.find("MaskBand") is not None:
+        return None
+    rects = []
+    for source in band:
+        if not source.tag.endswith("Source"):
+            continue
+        dst = source.find("DstRect")
+        if dst is None:
+            return None
+        try:
+            x, y = float(dst.get("xOff", "")), float(dst.get("yOff", ""))
+            w, h = float(dst.get("xSize", "")), float(dst.get("ySize", ""))
+        except ValueError:
+            return None
+        top, left = max(0, math.floor(y)), max(0, math.floor(x))
+        bottom, right = min(height, math.ceil(y + h)), min(width, math.ceil(x + w))
+        if bottom > top and right > left:
+            rects.append((top, left, bottom - top, right - left))
+    return rects
+
+
+def _area(rects: list[tuple[int, int, int, int]]) -> int:
+    return sum(h * w for _, _, h, w in rects)
 
 
 def _first_line(error: BaseException) -> str:

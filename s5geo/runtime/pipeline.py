@@ -5,7 +5,10 @@ thread runs the model, and a writer thread stitches, encodes and hands finished 
 caller's writer. At most one batch waits in each stage, so memory stays bounded; the windows are
 generated lazily (:func:`~s5geo.runtime.tiling.iter_windows`), so it does not grow with the number
 of windows either. Windows without valid data are never predicted, and windows a cheap
-``has_data`` test rules out are not even read.
+``has_data`` test rules out are not even read. A ``region_has_data`` test rules out whole rows and
+runs of windows at once, and with a tile writer (``write_tile``) only output tiles holding a valid
+pixel are written: the parts of a sparse raster without data cost neither time nor memory, and a
+sparse output file (GeoTIFF ``SPARSE_OK``) reads them back as nodata.
 
 The pipeline does no file I/O itself: ``s5geo segment`` plugs in rasterio, the QGIS plugin GDAL.
 """
@@ -23,7 +26,15 @@ from s5geo.errors import S5GeoError
 from s5geo.runtime.arrays import normalise, pad_to
 from s5geo.runtime.outputs import OutputSpec, encode
 from s5geo.runtime.predictor import Predictor
-from s5geo.runtime.tiling import BlendMode, Block, StreamingStitcher, Window, WindowGrid, iter_windows
+from s5geo.runtime.tiling import (
+    BlendMode,
+    Block,
+    RegionTest,
+    StreamingStitcher,
+    Window,
+    WindowGrid,
+    iter_windows,
+)
 
 #: ``read(window, out)`` fills ``out`` (float32 ``C x h x w`` raw values of the selected bands) and
 #: returns the ``h x w`` boolean mask of pixels with data.
@@ -31,6 +42,9 @@ ReadWindow = Callable[[Window, np.ndarray], np.ndarray]
 #: ``write_rows(row, arrays)`` receives full-width rows starting at ``row``: one
 #: ``bands x n x width`` array per output kind.
 WriteRows = Callable[[int, dict[str, np.ndarray]], None]
+#: ``write_tile(row, col, arrays)`` receives one output tile at ``(row, col)``: one
+#: ``bands x h x w`` array per output kind.
+WriteTile = Callable[[int, int, dict[str, np.ndarray]], None]
 
 
 class CanceledError(RuntimeError):
@@ -42,15 +56,20 @@ def segment_windows(
     read: ReadWindow,
     predictor: Predictor,
     specs: dict[str, OutputSpec],
-    write_rows: WriteRows,
+    write_rows: WriteRows | None = None,
     *,
     batch_size: int = 4,
     blend: BlendMode = "cosine",
     has_data: Callable[[Window], bool] | None = None,
+    region_has_data: RegionTest | None = None,
+    write_tile: WriteTile | None = None,
+    tile_size: tuple[int, int] = (256, 256),
     progress: Callable[[int, int], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
 ) -> int:
-    """Predict every window of ``grid`` and hand the encoded rows to ``write_rows``, top to bottom.
+    """Predict every window of ``grid`` and hand the encoded outputs to the writer, top to bottom.
+
+    Give ``write_rows`` (every row, full width) or ``write_tile`` (only the tiles with data).
 
     Args:
         grid: the window grid over the raster.
@@ -61,6 +80,13 @@ def segment_windows(
         batch_size: windows per forward pass.
         blend: how overlapping windows are merged.
         has_data: optional cheap test; windows it rules out are neither read nor predicted.
+        region_has_data: optional test of pixel regions (see
+            :data:`~s5geo.runtime.tiling.RegionTest`); rows and runs of windows it rules out are
+            skipped in bulk.
+        write_tile: receives the ``tile_size`` tiles (row-major, edge tiles clipped to the raster)
+            that hold at least one valid pixel (see :data:`WriteTile`), instead of ``write_rows``;
+            the other tiles are left to the file's nodata. Runs in the writer thread.
+        tile_size: ``(height, width)`` of the tiles ``write_tile`` receives.
         progress: called as ``progress(done, total)`` windows after each batch.
         is_canceled: polled before each batch; True stops the run with :class:`CanceledError`.
 
@@ -69,31 +95,35 @@ def segment_windows(
     """
     if batch_size < 1:
         raise S5GeoError(f"batch size must be positive, got {batch_size}")
+    if (write_rows is None) == (write_tile is None):
+        raise ValueError("give exactly one of write_rows and write_tile")
     meta = predictor.metadata
     k = meta.num_classes
     logits = getattr(predictor, "returns_logits", True)
-    stitcher = StreamingStitcher(grid, k, blend, normalise=len(specs) > 1)
+    stitcher = StreamingStitcher(grid, k, blend, normalise=len(specs) > 1, empty_blocks=False)
     n_cols = grid.shape[1]
     total = len(grid)
-    stripe: dict[str, np.ndarray] = {}
-    top = [0]
+    if write_tile is not None:
+        tiles = _Tiles(grid, specs, logits, k, tile_size, write_tile, every_tile=False)
+    else:
+        rows_to = write_rows
 
-    def put(block: Block) -> None:
-        if block.col == 0:
-            top[0] = block.row
-            h = block.data.shape[1]
-            stripe.clear()
-            stripe.update({key: np.empty((s.count, h, grid.width), s.dtype) for key, s in specs.items()})
-        _, h, w = block.data.shape
-        for key, data in encode(block.data, block.weight > 0, specs, logits).items():
-            stripe[key][:, :, block.col : block.col + w] = data
-        if block.col + w == grid.width:
-            write_rows(top[0], dict(stripe))
+        def write_full_rows(row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
+            rows_to(row, arrays)  # type: ignore[misc]
+
+        shape = (max(1, grid.stride_for(grid.height)), grid.width)
+        tiles = _Tiles(grid, specs, logits, k, shape, write_full_rows, every_tile=True)
 
     def consume(chunk: list[Window], scores: np.ndarray, valid: np.ndarray) -> None:
         for window, values, mask in zip(chunk, scores, valid, strict=True):
             for block in stitcher.add(window, values, mask):
-                put(block)
+                tiles.put(block)
+            tiles.flush(stitcher.final_rows)
+
+    def finish() -> None:
+        for block in stitcher.finish():
+            tiles.put(block)
+        tiles.flush(stitcher.final_rows)
 
     def read_batch(chunk: list[Window]) -> tuple[np.ndarray, np.ndarray]:
         shape = (len(chunk), meta.in_channels, grid.window_height, grid.window_width)
@@ -105,7 +135,8 @@ def segment_windows(
         return normalise(raw, valid, meta), valid
 
     predicted = 0
-    batches = _prefetch(_chunks(iter_windows(grid, has_data), batch_size), read_batch)
+    windows = iter_windows(grid, has_data, region_has_data=region_has_data)
+    batches = _prefetch(_chunks(windows, batch_size), read_batch)
     with ThreadPoolExecutor(1, thread_name_prefix="s5geo-write") as post, contextlib.closing(batches):
         pending: Future | None = None
         for chunk, x, valid in batches:
@@ -123,12 +154,85 @@ def segment_windows(
             pending.result()
         if is_canceled is not None and is_canceled():
             raise CanceledError("segmentation canceled")
-        post.submit(lambda: [put(block) for block in stitcher.finish()]).result()
+        post.submit(finish).result()
     if not stitcher.finished():
         raise RuntimeError("not all windows were stitched")
     if progress is not None:
         progress(total, total)
     return predicted
+
+
+class _Tiles:
+    """Encodes finished blocks into output tiles and writes each tile once, when all its rows are final.
+
+    Only tiles a block with a valid pixel touched are held (``every_tile``: all tiles), filled
+    first with what :func:`~s5geo.runtime.outputs.encode` gives pixels without data.
+    """
+
+    def __init__(
+        self,
+        grid: WindowGrid,
+        specs: dict[str, OutputSpec],
+        logits: bool,
+        channels: int,
+        tile_size: tuple[int, int],
+        write: WriteTile,
+        every_tile: bool,
+    ) -> None:
+        self.grid = grid
+        self.specs = specs
+        self.logits = logits
+        self.th, self.tw = (max(1, int(t)) for t in tile_size)
+        self.write = write
+        self.every_tile = every_tile
+        empty = encode(np.zeros((channels, 1, 1), np.float32), np.zeros((1, 1), bool), specs, logits)
+        self.fill = {key: value[:, 0, 0] for key, value in empty.items()}
+        self.pending: dict[int, dict[int, dict[str, np.ndarray]]] = {}
+        self.next_row = 0  # first tile row not written yet
+        self.n_rows = -(-grid.height // self.th)
+        self.n_cols = -(-grid.width // self.tw)
+
+    def _tile(self, tr: int, tc: int) -> dict[str, np.ndarray]:
+        row = self.pending.setdefault(tr, {})
+        if tc not in row:
+            h = min(self.th, self.grid.height - tr * self.th)
+            w = min(self.tw, self.grid.width - tc * self.tw)
+            row[tc] = {
+                key: np.broadcast_to(fill[:, None, None], (len(fill), h, w)).astype(self.specs[key].dtype)
+                for key, fill in self.fill.items()
+            }
+        return row[tc]
+
+    def put(self, block: Block) -> None:
+        """Encode ``block`` and copy it into the tiles it covers."""
+        valid = block.weight > 0
+        encoded = encode(block.data, valid, self.specs, self.logits)
+        _, h, w = block.data.shape
+        r0, c0 = block.row, block.col
+        for tr in range(r0 // self.th, (r0 + h - 1) // self.th + 1):
+            a, b = max(r0, tr * self.th), min(r0 + h, (tr + 1) * self.th)
+            for tc in range(c0 // self.tw, (c0 + w - 1) // self.tw + 1):
+                c, d = max(c0, tc * self.tw), min(c0 + w, (tc + 1) * self.tw)
+                if not self.every_tile and not valid[a - r0 : b - r0, c - c0 : d - c0].any():
+                    continue
+                tile = self._tile(tr, tc)
+                for key, data in encoded.items():
+                    tile[key][:, a - tr * self.th : b - tr * self.th, c - tc * self.tw : d - tc * self.tw] = (
+                        data[:, a - r0 : b - r0, c - c0 : d - c0]
+                    )
+
+    def flush(self, final_rows: int) -> None:
+        """Write the tiles whose rows are all above ``final_rows``, in row-major order."""
+        while (
+            self.next_row < self.n_rows and min((self.next_row + 1) * self.th, self.grid.height) <= final_rows
+        ):
+            tr = self.next_row
+            if self.every_tile:
+                for tc in range(self.n_cols):
+                    self._tile(tr, tc)
+            for tc, arrays in sorted(self.pending.pop(tr, {}).items()):
+                self.write(tr * self.th, tc * self.tw, arrays)
+            self.next_row += 1
 
 
 def _chunks(windows: Iterator[Window], size: int) -> Iterator[list[Window]]:

@@ -165,3 +165,93 @@ def test_region_test_agrees_with_a_window_test() -> None:
     assert fast == list(iter_windows(grid, has_data))
     odd = list(iter_windows(grid, lambda w: w.j % 2 == 1, region_has_data=region_has_data))
     assert odd == [w for w in fast if w.j % 2 == 1]
+
+
+class _OneHot:
+    """Predictor whose logits are the one-hot of band 1 (raw value = class id, mean 0, std 1)."""
+
+    device_name = "cpu"
+    returns_logits = True
+
+    def __init__(self) -> None:
+        from s5geo.metadata import ModelMetadata
+
+        self.metadata = ModelMetadata(
+            classes=["a", "b", "c"],
+            colors=[(1, 2, 3), (4, 5, 6), (7, 8, 9)],
+            bands=[1],
+            mean=[0.0],
+            std=[1.0],
+            window_size=16,
+            overlap=0.25,
+        )
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        classes = np.clip(np.rint(batch[:, 0]), 0, 2).astype(int)
+        return np.eye(3, dtype=np.float32)[classes].transpose(0, 3, 1, 2) * 10
+
+
+@pytest.mark.parametrize("regions", [False, True])
+def test_tile_writer_writes_only_tiles_with_data_and_matches_the_row_writer(regions: bool) -> None:
+    from s5geo.runtime.outputs import output_specs
+    from s5geo.runtime.pipeline import segment_windows
+
+    height, width = 90, 130
+    image = np.random.default_rng(4).integers(0, 3, size=(height, width)).astype(np.float32)
+    valid = np.zeros((height, width), bool)
+    valid[10:30, 70:100] = True
+    valid[60:62, 5:9] = True
+    grid = WindowGrid(height, width, 16, 0.25)
+    predictor = _OneHot()
+    specs = output_specs(predictor.metadata, ["classes", "confidence", "probabilities"], "float16")
+
+    def read(w: Window, out: np.ndarray) -> np.ndarray:
+        out[0] = image[w.row : w.row + w.height, w.col : w.col + w.width]
+        return valid[w.row : w.row + w.height, w.col : w.col + w.width]
+
+    def region_has_data(row: int, col: int, h: int, w: int) -> bool:
+        return bool(valid[row : row + h, col : col + w].any())
+
+    rows: dict[str, np.ndarray] = {}
+    written = [0]
+
+    def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
+        assert row == written[0]
+        for key, data in arrays.items():
+            assert data.shape[2] == width
+            rows[key] = np.concatenate([rows[key], data], axis=1) if key in rows else data
+        written[0] += next(iter(arrays.values())).shape[1]
+
+    segment_windows(grid, read, predictor, specs, write_rows)
+    assert written[0] == height
+
+    tiled = {
+        "classes": np.full((1, height, width), 255, np.uint8),
+        "confidence": np.zeros((1, height, width), np.uint8),
+        "probabilities": np.full((3, height, width), np.nan, np.float32),
+    }
+    tiles = []
+
+    def write_tile(row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
+        tiles.append((row, col))
+        h, w = arrays["classes"].shape[1:]
+        assert (h, w) == (min(32, height - row), min(32, width - col))
+        assert valid[row : row + h, col : col + w].any()
+        for key, data in arrays.items():
+            tiled[key][:, row : row + h, col : col + w] = data
+
+    predicted = segment_windows(
+        grid,
+        read,
+        predictor,
+        specs,
+        write_tile=write_tile,
+        tile_size=(32, 32),
+        region_has_data=region_has_data if regions else None,
+    )
+    assert 0 < predicted < len(grid)
+    assert tiles == [(0, 64), (0, 96), (32, 0)]  # the tiles the box and the dot touch
+    for key in rows:
+        np.testing.assert_array_equal(tiled[key], rows[key])
+    np.testing.assert_array_equal(rows["classes"][0][valid], image[valid])
+    assert (rows["classes"][0][~valid] == 255).all()
