@@ -3,7 +3,16 @@
 Importing this package registers every model; build one with :func:`build_model`.
 """
 
-from s5geo.models import deeplabv3plus, efficientnet, resnet, rvsa, swin, vit, vit_moe  # noqa: F401  (register models)
+from s5geo.models import (  # noqa: F401  (register models)
+    deeplabv3plus,
+    efficientnet,
+    resnet,
+    rvsa,
+    swin,
+    upernet_mdf,
+    vit,
+    vit_moe,
+)
 from s5geo.models.base import Encoder, SegmentationModel
 from s5geo.models.checkpoints import CheckpointError, LoadReport, load_pretrained
 from s5geo.models.registry import UnknownModelError, build_model, list_models, register_model

@@ -36,7 +36,9 @@ S5_MDF_NUM_CLASSES: dict[str, int] = {"vaihingen": 5, "potsdam": 5, "openearthma
 class MoEMlp(nn.Module):
     """FFN with a shared first layer and a last layer split into shared rows and per-task experts.
 
-    ``out = cat(fc2(h), experts[expert](h))`` with ``h = GELU(fc1(x))``.
+    ``out = cat(fc2(h), experts[expert](h))`` with ``h = GELU(fc1(x))``. With ``routes`` set, a
+    batch that stacks several tasks' samples goes through one expert per contiguous segment:
+    ``routes = ((expert, count), ...)`` covers the batch in order.
 
     Args:
         dim: token width.
@@ -56,11 +58,18 @@ class MoEMlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim - part_features)
         self.experts = nn.ModuleList(nn.Linear(hidden, part_features) for _ in range(num_experts))
         self.expert = 0
+        self.routes: tuple[tuple[int, int], ...] | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        """Shared channels followed by the selected expert's channels."""
+        """Shared channels followed by the selected expert's (or each segment's expert's) channels."""
         hidden = self.act(self.fc1(x))
-        return torch.cat([self.fc2(hidden), self.experts[self.expert](hidden)], dim=-1)
+        if self.routes is None:
+            own = self.experts[self.expert](hidden)
+        else:
+            counts = [count for _, count in self.routes]
+            parts = hidden.split(counts)
+            own = torch.cat([self.experts[e](h) for (e, _), h in zip(self.routes, parts, strict=True)])
+        return torch.cat([self.fc2(hidden), own], dim=-1)
 
 
 class ViTMoEEncoder(ViTEncoder):
@@ -93,8 +102,8 @@ class ViTMoEEncoder(ViTEncoder):
         self.dataset = self.tasks[0]
         self.select_dataset(dataset)
 
-    def select_dataset(self, dataset: str | int) -> None:
-        """Route every FFN through the expert of ``dataset`` (a task name or an expert index).
+    def expert_index(self, dataset: str | int) -> int:
+        """The expert index of ``dataset`` (a task name or an expert index).
 
         Raises:
             ValueError: if ``dataset`` names no task.
@@ -104,14 +113,36 @@ class ViTMoEEncoder(ViTEncoder):
                 raise ValueError(
                     f"unknown dataset {dataset!r}; this model's experts: {', '.join(self.tasks)}"
                 )
-            index = self.tasks.index(dataset.lower())
-        else:
-            index = int(dataset)
-            if not 0 <= index < len(self.tasks):
-                raise ValueError(f"expert index {index} out of range 0..{len(self.tasks) - 1}")
+            return self.tasks.index(dataset.lower())
+        index = int(dataset)
+        if not 0 <= index < len(self.tasks):
+            raise ValueError(f"expert index {index} out of range 0..{len(self.tasks) - 1}")
+        return index
+
+    def select_dataset(self, dataset: str | int) -> None:
+        """Route every FFN through the expert of ``dataset`` (a task name or an expert index).
+
+        Raises:
+            ValueError: if ``dataset`` names no task.
+        """
+        index = self.expert_index(dataset)
         for block in self.vit.blocks:
             block.mlp.expert = index
+            block.mlp.routes = None
         self.dataset = self.tasks[index]
+
+    def route_batch(self, segments: Sequence[tuple[str | int, int]]) -> None:
+        """Route a batch stacking several datasets' samples: ``(dataset, count)`` per segment, in order.
+
+        The routing stays until the next :meth:`select_dataset` or :meth:`route_batch`: activation
+        checkpointing recomputes the blocks during the backward pass and must route them alike.
+
+        Raises:
+            ValueError: if a segment names no task.
+        """
+        routes = tuple((self.expert_index(dataset), int(count)) for dataset, count in segments)
+        for block in self.vit.blocks:
+            block.mlp.routes = routes
 
 
 class MoEUPerNet(UPerNet):
