@@ -5,6 +5,7 @@ from s5geo.datamodules.geo_predict import GeoPredictionDataModule
 from s5geo.datamodules.isaid import ISAIDDataModule
 from s5geo.datamodules.loveda import LoveDADataModule
 from s5geo.datamodules.millionseg import MillionSegDataModule
+from s5geo.datamodules.multi_dataset import MultiDatasetDataModule
 from s5geo.datamodules.openearthmap import OpenEarthMapDataModule
 from s5geo.datamodules.potsdam import PotsdamDataModule
 from s5geo.datamodules.semi_supervised import PairedBatchSampler, SemiSupervisedDataModule
@@ -18,6 +19,7 @@ __all__ = [
     "ISAIDDataModule",
     "LoveDADataModule",
     "MillionSegDataModule",
+    "MultiDatasetDataModule",
     "OpenEarthMapDataModule",
     "PairedBatchSampler",
     "PotsdamDataModule",
