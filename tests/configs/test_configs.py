@@ -8,9 +8,9 @@ import yaml
 from lightning.pytorch import LightningDataModule, LightningModule
 from lightning.pytorch.cli import LightningCLI
 
-from s5geo.datamodules import MillionSegDataModule, S5DataModule, SEPDataModule
+from s5geo.datamodules import MillionSegDataModule, MultiDatasetDataModule, S5DataModule, SEPDataModule
 from s5geo.models import list_models
-from s5geo.tasks import BaseSegmentationTask, FixMatch, SupervisedSegmentation
+from s5geo.tasks import BaseSegmentationTask, FixMatch, MultiDatasetSegmentation, SupervisedSegmentation
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ALL = sorted(CONFIGS.rglob("*.yaml"))
@@ -70,6 +70,9 @@ def test_config_instantiates(path: Path) -> None:
     assert isinstance(data, LightningDataModule)
     hp = task.hparams
     assert hp.model == raw["model"]["init_args"]["model"]
+    if path.stem.startswith("mdf_"):
+        _check_multi_dataset_config(path, cli)
+        return
     assert task.model.classifier.out_channels == hp.num_classes
     assert len(data.classes) == hp.num_classes
     if path.parent.name == "pretrain" and path.stem.startswith("sep_"):
@@ -94,6 +97,26 @@ def test_config_instantiates(path: Path) -> None:
         assert type(task) is SupervisedSegmentation and isinstance(data, S5DataModule)
         assert hp.init_from and hp.sliding_window is not None
         assert data.batch_size == 24 and data.crop_size == 512
+
+
+def _check_multi_dataset_config(path: Path, cli: LightningCLI) -> None:
+    """Multi-dataset fine-tuning: one head per datamodule; the released run's settings."""
+    task, data = cli.model, cli.datamodule
+    assert isinstance(task, MultiDatasetSegmentation) and isinstance(data, MultiDatasetDataModule)
+    network = task.network
+    assert network.datasets == data.names
+    assert all(network.num_classes[n] == len(dm.classes) for n, dm in data.datamodules.items())
+    if path.parent.name == "finetune":
+        hp = task.hparams
+        size = "l" if "vit_l" in path.stem else "b"
+        assert hp.model == f"upernet_mdf_vit_{size}_moe" and hp.init_from == f"s4p_vit_{size}"
+        assert data.names == ["vaihingen", "potsdam", "openearthmap", "loveda"]
+        assert network.num_classes == {"vaihingen": 5, "potsdam": 5, "openearthmap": 9, "loveda": 7}
+        assert hp.lr == 5e-5 and hp.weight_decay == 0.05 and not hp.no_weight_decay_norm_pos
+        assert hp.layer_decay is None and hp.loss_reduction == "sum"
+        assert hp.loss_start_epochs == {"vaihingen": 70} and cli.trainer.max_epochs == 100
+        assert all(dm.batch_size == 12 and dm.crop_size == 512 for dm in data.datamodules.values())
+        assert hp.model_kwargs["part_features"] == 256 and hp.sliding_window is not None
 
 
 def test_tiny_config_accepts_model_override() -> None:
