@@ -17,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
@@ -223,15 +221,13 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
         names = dm.loader_names(stage) if hasattr(dm, "loader_names") else self.network.datasets
         return str(names[dataloader_idx]).lower()
 
-    @torch.no_grad()
     def predict_probabilities(self, image: Tensor, dataset: str | None = None) -> Tensor:
-        """Softmax of ``dataset``'s network (default: the first dataset's) for a ``[0, 1]`` batch."""
-        return evaluation.predict_probabilities(
-            partial(self.network, dataset=self._dataset_name(dataset)),
-            self.normalize(image),
-            self.hparams.get("sliding_window"),
-            bool(self.hparams.get("flip_tta")),
-        )
+        """Softmax of ``dataset``'s network (default: the first dataset's) for a ``[0, 1]`` batch.
+
+        Evaluated as :meth:`BaseSegmentationTask.predict_probabilities` (sliding window, flip TTA).
+        """
+        self.network.select_dataset(self._dataset_name(dataset))
+        return super().predict_probabilities(image)
 
     def _eval_dataset_step(self, batch: dict[str, Tensor], stage: str, dataloader_idx: int) -> None:
         name = self._loader_dataset(stage, dataloader_idx)
