@@ -18,7 +18,16 @@ SHARED = {
 @pytest.mark.parametrize(
     ("cls", "own"),
     [
-        (SemiSupervisedDataModule, {"batch_size_labeled": 12, "rescale": (0.5, 2.0), "seed": 0}),
+        (
+            SemiSupervisedDataModule,
+            {
+                "batch_size_labeled": 12,
+                "rescale": (0.5, 2.0),
+                "seed": 0,
+                "crop_order": "rescale_then_crop",
+                "partner_batch": "same_images",
+            },
+        ),
         (MillionSegDataModule, {"root": "data/MillionSeg", "batch_size_unlabeled": 12}),
         (SEPDataModule, {"shards": None, "batch_size": 24, "augment": True}),
     ],
