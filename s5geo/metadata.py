@@ -19,6 +19,9 @@ METADATA_KEY = "s5geo"
 #: Key of a Lightning/s5geo checkpoint dict under which :meth:`ModelMetadata.to_dict` is stored.
 CHECKPOINT_METADATA_KEY = "s5geo_metadata"
 
+#: Key of a multi-dataset checkpoint under which each dataset's metadata dict is stored, by dataset.
+CHECKPOINT_DATASETS_KEY = "s5geo_datasets"
+
 #: Matplotlib's ``tab20`` colours (as 0-255 RGB), the first 20 default class colours.
 _TAB20: tuple[tuple[int, int, int], ...] = (
     (31, 119, 180), (174, 199, 232), (255, 127, 14), (255, 187, 120), (44, 160, 44),

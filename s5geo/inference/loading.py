@@ -106,14 +106,20 @@ def load_checkpoint_file(path: str | Path, **kwargs: Any) -> Any:
         raise checkpoint_error(path, error) from error
 
 
-def read_checkpoint_metadata(path: str | Path) -> dict[str, Any] | None:
-    """Return the ``s5geo_metadata`` of a checkpoint (memory-mapped read), None when absent or unreadable."""
+def read_checkpoint_metadata(path: str | Path, key: str = CHECKPOINT_METADATA_KEY) -> dict[str, Any] | None:
+    """Return a checkpoint's metadata dict (memory-mapped read), None when absent or unreadable.
+
+    Args:
+        path: checkpoint file.
+        key: the entry to read: ``s5geo_metadata`` (one network), or ``s5geo_datasets`` (each
+            dataset's metadata in a multi-dataset checkpoint).
+    """
     try:
         with safe_checkpoint_loading():
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # not a zip checkpoint, or not readable: the metadata is optional for callers
         return None
-    metadata = checkpoint.get(CHECKPOINT_METADATA_KEY) if isinstance(checkpoint, dict) else None
+    metadata = checkpoint.get(key) if isinstance(checkpoint, dict) else None
     return metadata if isinstance(metadata, dict) else None
 
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from s5geo.errors import OutputExistsError, S5GeoError
 from s5geo.inference.files import check_not_input, check_writable_folder, remove_stale_temps, temp_name
-from s5geo.metadata import METADATA_KEY, ModelMetadata
+from s5geo.metadata import CHECKPOINT_DATASETS_KEY, METADATA_KEY, ModelMetadata
 from s5geo.models.checkpoints import S5_MDF_PREFIXES
 
 logger = logging.getLogger("s5geo.inference")
@@ -426,10 +426,24 @@ def export_checkpoint(
 ) -> tuple[Path, ModelMetadata]:
     """Export an s5geo task checkpoint to ONNX (see :func:`export_onnx` for ``kwargs``).
 
-    With ``head``, ``checkpoint`` is an S5 multi-dataset model instead (see :func:`export_s5_head`).
+    With ``head``, ``checkpoint`` is a multi-dataset checkpoint of s5geo
+    (:func:`s5geo.tasks.multi_dataset.export_dataset_head`) or an S5 multi-dataset model of the
+    authors (see :func:`export_s5_head`), and that dataset's network is exported.
     """
-    from s5geo.inference.loading import load_model
+    from s5geo.inference.loading import load_model, read_checkpoint_metadata
 
+    datasets = (
+        read_checkpoint_metadata(checkpoint, CHECKPOINT_DATASETS_KEY) if Path(checkpoint).is_file() else None
+    )
+    if datasets and model is None:
+        if head is None:
+            raise S5GeoError(
+                f"{checkpoint}: a multi-dataset checkpoint; choose a dataset with --head "
+                f"({', '.join(datasets)})"
+            )
+        from s5geo.tasks.multi_dataset import export_dataset_head
+
+        return export_dataset_head(checkpoint, output, head, **kwargs)
     if head is not None:
         return export_s5_head(checkpoint, output, head, model, **kwargs)
     if model is not None:

@@ -24,15 +24,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from s5geo.errors import S5GeoError
+from s5geo.metadata import CHECKPOINT_DATASETS_KEY as DATASETS_METADATA_KEY
 from s5geo.metadata import ModelMetadata
 from s5geo.models.upernet_mdf import MultiDatasetUPerNet
 from s5geo.models.vit_moe import MoEUPerNet
 from s5geo.tasks import evaluation
 from s5geo.tasks.base import BaseSegmentationTask, _resolve_init_from
 from s5geo.tasks.metrics import SegmentationMetrics
-
-#: Checkpoint entry with the metadata of every dataset's network, keyed by dataset.
-DATASETS_METADATA_KEY = "s5geo_datasets"
 
 
 class MultiDatasetSegmentation(BaseSegmentationTask):

@@ -45,7 +45,7 @@ def test_tiny_multi_dataset_fit_runs(tmp_path: Path) -> None:
         assert {f"train/{name}/loss", f"val/{name}/mIoU", f"val/{name}/loss"} <= logged
     assert "val/mIoU" in logged
     checkpoint = run / "checkpoints" / "last.ckpt"
-    recorded = torch.load(checkpoint, weights_only=False)[DATASETS_METADATA_KEY]
+    recorded = torch.load(checkpoint, weights_only=True)[DATASETS_METADATA_KEY]
     assert list(recorded) == DATASETS
     assert len(recorded["openearthmap"]["classes"]) == 9 and recorded["potsdam"]["gsd"] == 0.05
     path, metadata = export_dataset_head(checkpoint, tmp_path / "loveda.onnx", "loveda")

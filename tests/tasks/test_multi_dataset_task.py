@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -13,9 +14,10 @@ from jsonargparse import ArgumentParser
 from tasks_tiny_data import TinySemiDataModule
 from trainer_helpers import quiet_trainer
 
+from s5geo.cli.main import main as s5geo_main
 from s5geo.datamodules import MultiDatasetDataModule
 from s5geo.errors import S5GeoError
-from s5geo.metadata import CHECKPOINT_METADATA_KEY
+from s5geo.metadata import CHECKPOINT_METADATA_KEY, METADATA_KEY, ModelMetadata
 from s5geo.models.vit_moe import MoEUPerNet
 from s5geo.tasks import BaseSegmentationTask, MultiDatasetSegmentation
 from s5geo.tasks.multi_dataset import DATASETS_METADATA_KEY, export_dataset_head, load_dataset_model
@@ -161,7 +163,7 @@ def test_checkpoint_records_every_dataset_and_exports_one(tmp_path: Path) -> Non
     trainer.fit(task, datamodule=dm)
     path = tmp_path / "mdf.ckpt"
     trainer.save_checkpoint(path)
-    checkpoint = torch.load(path, weights_only=False)
+    checkpoint = torch.load(path, weights_only=True)
     recorded = checkpoint[DATASETS_METADATA_KEY]
     assert set(recorded) == set(CLASSES)
     for name, count in CLASSES.items():
@@ -185,6 +187,13 @@ def test_checkpoint_records_every_dataset_and_exports_one(tmp_path: Path) -> Non
     np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4, rtol=1e-4)
     with pytest.raises(S5GeoError, match="no dataset 'gamma'"):
         load_dataset_model(path, "gamma")
+    # the CLI exports one dataset with --head and asks for one without it
+    assert s5geo_main(["export", str(path), "--head", "alpha", "-o", str(tmp_path / "alpha.onnx")]) == 0
+    alpha = onnx.load(str(tmp_path / "alpha.onnx"))
+    props = {p.key: p.value for p in alpha.metadata_props}
+    assert ModelMetadata.from_json(props[METADATA_KEY]).classes == recorded["alpha"]["classes"]
+    assert s5geo_main(["export", str(path), "-o", str(tmp_path / "none.onnx")]) != 0
+    assert not (tmp_path / "none.onnx").exists()
 
     # fine-tuning again starts from the whole multi-dataset checkpoint
     again = _task(init_from=str(path))
