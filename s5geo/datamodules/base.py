@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningDataModule
@@ -21,7 +21,7 @@ from torchgeo.datamodules import NonGeoDataModule
 
 from s5geo.constants import IGNORE_INDEX
 from s5geo.datamodules._band_names import dataset_band_names
-from s5geo.datamodules._collate import CropPadCollate
+from s5geo.datamodules._collate import CropPadCollate, RescaleCropCollate
 from s5geo.errors import S5GeoError
 from s5geo.transforms import SegmentationAugmentation
 
@@ -74,11 +74,23 @@ def scale_image(image: Tensor, scale: float | Sequence[float]) -> Tensor:
     return image / factors.view(1, -1, 1, 1)
 
 
-def training_augmentation(augment: bool, augmentation: nn.Module | None, crop_size: int) -> nn.Module | None:
-    """``augmentation``, by default :class:`SegmentationAugmentation`; None when not ``augment``."""
+def training_augmentation(
+    augment: bool,
+    augmentation: nn.Module | None,
+    crop_size: int,
+    scale: tuple[float, float] = (0.5, 2.0),
+) -> nn.Module | None:
+    """``augmentation``, by default :class:`SegmentationAugmentation`; None when not ``augment``.
+
+    Args:
+        augment: apply a training augmentation at all.
+        augmentation: the module to use (None: the default one).
+        crop_size: side of the default augmentation's output.
+        scale: rescale range of the default augmentation (``(1, 1)`` when the loader rescales).
+    """
     if not augment:
         return None
-    return SegmentationAugmentation(crop_size) if augmentation is None else augmentation
+    return SegmentationAugmentation(crop_size, scale=scale) if augmentation is None else augmentation
 
 
 class ScaledBatchMixin:
@@ -294,9 +306,13 @@ class ScaledDataModule(ScaledBatchMixin, LightningDataModule):
 class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
     """Supervised datamodule for a dataset class with ``split=`` (TorchGeo ``NonGeoDataModule``).
 
-    Training batches are random ``loader_crop_size`` crops (padded when smaller) stacked in the
-    loader; on the device they are scaled and augmented with :class:`SegmentationAugmentation`
-    (or ``augmentation``). Validation/test batches are whole samples, scaled only.
+    Training views are made as in the reference by default (``crop_order="rescale_then_crop"``):
+    the loader rescales each whole sample by its own factor in ``rescale`` and crops
+    ``crop_size`` from it (padding only where the rescaled sample is smaller); on the device the
+    batch is scaled and augmented with :class:`SegmentationAugmentation` without a rescale (flips,
+    rotations, photometry), or with ``augmentation``. ``crop_order="crop_then_rescale"`` stacks
+    random ``loader_crop_size`` crops (padded when smaller) in the loader and rescales them on the
+    device. Validation/test batches are whole samples, scaled only.
 
     Args:
         dataset_class: dataset class taking ``split=`` and ``**kwargs``.
@@ -310,13 +326,18 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         val_split: split used for validation.
         test_split: split used for testing.
         augment: apply the training augmentation.
-        augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one.
-        loader_crop_size: side of the loader-side crops (default ``crop_size``).
+        augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one (it
+            receives ``crop_size`` views already rescaled under ``rescale_then_crop``).
+        loader_crop_size: side of the loader-side crops of ``crop_then_rescale`` (default
+            ``crop_size``).
         train_kwargs: extra dataset arguments for the training split only.
         eval_kwargs: extra dataset arguments for the validation and test splits only.
         classes: class names (default: the dataset's).
         colors: class colours (default: the dataset's).
         in_channels: number of bands (default: read from the data).
+        rescale: range of the training rescale factor (of the long side).
+        crop_order: ``"rescale_then_crop"`` (the reference, in the loader) or
+            ``"crop_then_rescale"`` (``loader_crop_size`` crops, rescaled on the device).
         **kwargs: arguments for every split of ``dataset_class`` (e.g. ``root``).
     """
 
@@ -340,10 +361,19 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         classes: Sequence[str] | None = None,
         colors: Sequence[Sequence[int]] | None = None,
         in_channels: int | None = None,
+        rescale: tuple[float, float] = (0.5, 2.0),
+        crop_order: Literal["rescale_then_crop", "crop_then_rescale"] = "rescale_then_crop",
         **kwargs: Any,
     ) -> None:
+        if crop_order not in ("rescale_then_crop", "crop_then_rescale"):
+            raise S5GeoError(
+                f"crop_order must be 'rescale_then_crop' or 'crop_then_rescale', got {crop_order!r}"
+            )
         super().__init__(dataset_class, batch_size=batch_size, num_workers=num_workers, **kwargs)
-        augmentation = training_augmentation(augment, augmentation, crop_size)
+        self.rescale = (float(rescale[0]), float(rescale[1]))
+        self.crop_order = crop_order
+        device_scale = self.rescale if crop_order == "crop_then_rescale" else (1.0, 1.0)
+        augmentation = training_augmentation(augment, augmentation, crop_size, device_scale)
         metadata = (classes, colors, in_channels)
         eval_sizes = (val_batch_size, test_batch_size)
         self._set_options(crop_size, num_workers, scale, eval_sizes, augmentation, metadata, loader_crop_size)
@@ -370,15 +400,16 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
             self.predict_dataset = self._make(self.test_split, self.eval_kwargs)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled, equal-size crops; Lightning adds its DistributedSampler under DDP."""
+        """Shuffled, equal-size views; Lightning adds its DistributedSampler under DDP."""
         if self.train_dataset is None:
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
+        collate: CropPadCollate | RescaleCropCollate = (
+            CropPadCollate(self.loader_crop_size)
+            if self.crop_order == "crop_then_rescale"
+            else RescaleCropCollate(self.crop_size, self.rescale)
+        )
         return self._loader(
-            self.train_dataset,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=CropPadCollate(self.loader_crop_size),
+            self.train_dataset, batch_size=self.batch_size, shuffle=True, drop_last=True, collate_fn=collate
         )
 
 

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from s5geo.datamodules._collate import CropPadCollate
+from s5geo.datamodules._collate import CropPadCollate, RescaleCropCollate
 from s5geo.datamodules.base import ScaledDataModule, instantiate_dataset
 from s5geo.errors import S5GeoError
 from s5geo.transforms import WeakView
 
-BatchSpec = tuple[tuple[int, ...], tuple[int, ...]]
+#: ``(labeled indices, unlabeled indices)``, plus the partner batch's indices when it has its own.
+BatchSpec = tuple[tuple[int, ...], ...]
+Collate = CropPadCollate | RescaleCropCollate
+CropOrder = Literal["rescale_then_crop", "crop_then_rescale"]
+PartnerBatch = Literal["same_images", "other_images"]
 
 
 class PairedBatchSampler(DistributedSampler):
@@ -33,7 +37,9 @@ class PairedBatchSampler(DistributedSampler):
     and cuts it into batches of ``batch_size_unlabeled`` (incomplete batches are dropped, so all
     ranks run the same number of steps). The labeled stream is a concatenation of fresh
     permutations of the labeled indices, long enough for the epoch, shared out between the ranks
-    the same way, so it cycles when it is the smaller stream.
+    the same way, so it cycles when it is the smaller stream. With ``partner_indices`` every batch
+    also gets the indices of a CutMix partner batch, from a second shuffled pass over the
+    unlabeled samples dealt out the same way.
 
     Args:
         num_labeled: size of the labeled dataset.
@@ -44,6 +50,7 @@ class PairedBatchSampler(DistributedSampler):
         rank: this rank (default: the process group's, else 0).
         shuffle: shuffle both streams every epoch.
         seed: base seed, identical on all ranks.
+        partner_indices: yield ``(labeled, unlabeled, partner)`` instead of ``(labeled, unlabeled)``.
     """
 
     def __init__(
@@ -56,6 +63,7 @@ class PairedBatchSampler(DistributedSampler):
         rank: int | None = None,
         shuffle: bool = True,
         seed: int = 0,
+        partner_indices: bool = False,
     ) -> None:
         initialized = dist.is_available() and dist.is_initialized()
         if num_replicas is None:
@@ -81,6 +89,7 @@ class PairedBatchSampler(DistributedSampler):
         self.num_unlabeled = num_unlabeled
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
+        self.partner_indices = partner_indices
         self.num_batches = (num_unlabeled // num_replicas) // batch_size_unlabeled
         if self.num_batches == 0:
             raise S5GeoError(
@@ -107,34 +116,53 @@ class PairedBatchSampler(DistributedSampler):
         labeled = torch.cat([self._order(self.num_labeled, generator) for _ in range(cycles)])
         mine_l = labeled[:need][rank::world].view(n, b_l)
 
-        for row_l, row_u in zip(mine_l.tolist(), mine_u.tolist(), strict=True):
-            yield tuple(row_l), tuple(row_u)
+        if not self.partner_indices:
+            for row_l, row_u in zip(mine_l.tolist(), mine_u.tolist(), strict=True):
+                yield tuple(row_l), tuple(row_u)
+            return
+        partner = self._order(self.num_unlabeled, generator)
+        mine_p = partner[rank::world][: n * b_u].view(n, b_u)
+        for row_l, row_u, row_p in zip(mine_l.tolist(), mine_u.tolist(), mine_p.tolist(), strict=True):
+            yield tuple(row_l), tuple(row_u), tuple(row_p)
 
 
 class PairedBatchDataset(Dataset):
-    """Map a batch specification to a collated ``{"labeled": ..., "unlabeled": ...}`` batch."""
+    """Map a batch specification to a collated ``{"labeled": ..., "unlabeled": ...}`` batch.
+
+    With ``partner_batch`` the batch also holds ``"unlabeled_mix"``, the CutMix partners:
+    ``"same_images"`` collates the unlabeled samples a second time (independent random views of
+    the same images, read once), ``"other_images"`` collates the third index tuple of the spec.
+    """
 
     def __init__(
         self,
         labeled: Dataset,
         unlabeled: Dataset,
-        collate_labeled: CropPadCollate,
-        collate_unlabeled: CropPadCollate,
+        collate_labeled: Collate,
+        collate_unlabeled: Collate,
+        partner_batch: PartnerBatch | None = None,
     ) -> None:
         self.labeled = labeled
         self.unlabeled = unlabeled
         self.collate_labeled = collate_labeled
         self.collate_unlabeled = collate_unlabeled
+        self.partner_batch = partner_batch
 
     def __len__(self) -> int:
         return len(self.unlabeled)  # type: ignore[arg-type]
 
     def __getitem__(self, spec: BatchSpec) -> dict[str, dict[str, Any]]:
-        labeled_ids, unlabeled_ids = spec
-        return {
+        labeled_ids, unlabeled_ids = spec[0], spec[1]
+        unlabeled = [self.unlabeled[i] for i in unlabeled_ids]
+        batch = {
             "labeled": self.collate_labeled([self.labeled[i] for i in labeled_ids]),
-            "unlabeled": self.collate_unlabeled([self.unlabeled[i] for i in unlabeled_ids]),
+            "unlabeled": self.collate_unlabeled(unlabeled),
         }
+        if self.partner_batch == "same_images":
+            batch["unlabeled_mix"] = self.collate_unlabeled(unlabeled)
+        elif self.partner_batch == "other_images":
+            batch["unlabeled_mix"] = self.collate_unlabeled([self.unlabeled[i] for i in spec[2]])
+        return batch
 
 
 def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +173,17 @@ def _whole_batch(batch: dict[str, Any]) -> dict[str, Any]:
 class SemiSupervisedDataModule(ScaledDataModule):
     """Pair any labeled dataset with any unlabeled dataset.
 
-    Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, padding: B_u}}``.
-    The loader crops/pads every sample to ``loader_crop_size`` (the unlabeled stream carries a
-    boolean ``padding``, True on padding, instead of masks); after the transfer to the device both
-    streams are scaled to [0, 1] and pass through :class:`~s5geo.transforms.WeakView`. The epoch is
-    ``len(unlabeled) // (world_size * B_u)`` batches; the labeled stream cycles. Under DDP every rank
-    sees different samples (see :class:`PairedBatchSampler`).
+    Each training batch is ``{"labeled": {image, mask: B_l}, "unlabeled": {image, padding: B_u},
+    "unlabeled_mix": {image, padding: B_u}}`` (the unlabeled streams carry a boolean ``padding``,
+    True on padding, instead of masks; ``unlabeled_mix`` only with ``partner_batch``). The weak
+    view is made as in the reference by default (``crop_order="rescale_then_crop"``): the loader
+    rescales each whole image by its own factor in ``rescale`` and crops ``crop_size`` from it
+    (padding only where the rescaled image is smaller), and on the device the streams are scaled
+    to [0, 1] and flipped/rotated by :class:`~s5geo.transforms.WeakView`.
+    ``crop_order="crop_then_rescale"`` crops/pads to ``loader_crop_size`` in the loader and rescales
+    that crop on the device, which pads whenever a factor below 1 shrinks the crop under
+    ``crop_size``. The epoch is ``len(unlabeled) // (world_size * B_u)`` batches; the labeled stream
+    cycles. Under DDP every rank sees different samples (see :class:`PairedBatchSampler`).
 
     Datasets may be objects or ``{"class_path": ..., "init_args": ...}`` mappings (what
     LightningCLI passes for a ``Dataset``-typed argument is already an object).
@@ -167,9 +200,18 @@ class SemiSupervisedDataModule(ScaledDataModule):
         vflip: weak-view vertical flips.
         rotate: weak-view rotations by multiples of 90 degrees.
         seed: base seed of the sampling order (per epoch: ``seed + epoch``).
+        crop_order: ``"rescale_then_crop"`` (the reference, in the loader) or
+            ``"crop_then_rescale"`` (``loader_crop_size`` crops, rescaled on the device).
+        partner_batch: the CutMix partner stream ``unlabeled_mix`` of FixMatch/UniMatch
+            (``cutmix_partner="loader"``): ``"same_images"``, the batch's unlabeled images again
+            under independent weak views (the reference's second loader: under DDP its sampler
+            repeats the first one's order); ``"other_images"``, a second shuffled pass over the
+            unlabeled set (the reference on one GPU without DDP); None, no partner stream (for
+            ``cutmix_partner="flip"``).
         **kwargs: :class:`~s5geo.datamodules.base.ScaledDataModule` options (``crop_size``: side
-            of the weak views, ``num_workers``, ``scale``, ``loader_crop_size``, ``classes``, ...;
-            classes and colours default to the labeled dataset's).
+            of the weak views, ``num_workers``, ``scale``, ``loader_crop_size`` (used by
+            ``crop_then_rescale``), ``classes``, ...; classes and colours default to the labeled
+            dataset's).
     """
 
     def __init__(
@@ -186,8 +228,18 @@ class SemiSupervisedDataModule(ScaledDataModule):
         vflip: bool = True,
         rotate: bool = False,
         seed: int = 0,
+        crop_order: CropOrder = "rescale_then_crop",
+        partner_batch: PartnerBatch | None = "same_images",
         **kwargs: Any,
     ) -> None:
+        if crop_order not in ("rescale_then_crop", "crop_then_rescale"):
+            raise S5GeoError(
+                f"crop_order must be 'rescale_then_crop' or 'crop_then_rescale', got {crop_order!r}"
+            )
+        if partner_batch not in ("same_images", "other_images", None):
+            raise S5GeoError(
+                f"partner_batch must be 'same_images', 'other_images' or None, got {partner_batch!r}"
+            )
         super().__init__(**kwargs)
         self._specs = {"labeled": labeled, "unlabeled": unlabeled, "val": val, "test": test}
         self.labeled_dataset: Dataset | None = None
@@ -197,7 +249,13 @@ class SemiSupervisedDataModule(ScaledDataModule):
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.seed = seed
-        self.train_augmentation = WeakView(self.crop_size, rescale, hflip=hflip, vflip=vflip, rotate=rotate)
+        self.rescale = (float(rescale[0]), float(rescale[1]))
+        self.crop_order = crop_order
+        self.partner_batch = partner_batch
+        device_scale = self.rescale if crop_order == "crop_then_rescale" else (1.0, 1.0)
+        self.train_augmentation = WeakView(
+            self.crop_size, device_scale, hflip=hflip, vflip=vflip, rotate=rotate
+        )
 
     def _dataset(self, name: str) -> Dataset | None:
         attr = f"{name}_dataset"
@@ -260,6 +318,18 @@ class SemiSupervisedDataModule(ScaledDataModule):
             num_replicas=world if num_replicas is None else num_replicas,
             rank=this_rank if rank is None else rank,
             seed=self.seed,
+            partner_indices=self.partner_batch == "other_images",
+        )
+
+    def _collates(self) -> tuple[Collate, Collate]:
+        """Loader collates of the labeled and the unlabeled streams for ``crop_order``."""
+        if self.crop_order == "crop_then_rescale":
+            return CropPadCollate(self.loader_crop_size), CropPadCollate(
+                self.loader_crop_size, mark_padding=True
+            )
+        return (
+            RescaleCropCollate(self.crop_size, self.rescale),
+            RescaleCropCollate(self.crop_size, self.rescale, mark_padding=True),
         )
 
     def train_dataloader(self, num_replicas: int | None = None, rank: int | None = None) -> DataLoader:
@@ -268,7 +338,7 @@ class SemiSupervisedDataModule(ScaledDataModule):
         dataset = PairedBatchDataset(
             self._dataset("labeled"),  # type: ignore[arg-type]
             self._dataset("unlabeled"),  # type: ignore[arg-type]
-            CropPadCollate(self.loader_crop_size),
-            CropPadCollate(self.loader_crop_size, mark_padding=True),
+            *self._collates(),
+            partner_batch=self.partner_batch,
         )
         return self._loader(dataset, batch_size=None, sampler=sampler, collate_fn=_whole_batch)

@@ -146,6 +146,8 @@ def make_datamodule(
         batch_size_unlabeled=config.batch_size,
         crop_size=config.crop_size,
         loader_crop_size=2 * config.crop_size,
+        crop_order="crop_then_rescale",
+        partner_batch=None,
         seed=config.seed,
         classes=list(DUBAI_AERIAL["classes"]),
         colors=[tuple(c) for c in DUBAI_AERIAL["colors"]],
@@ -169,6 +171,12 @@ def _task_kwargs(config: DubaiConfig, num_classes: int, lr: float | None = None)
 
 #: Semi-supervised pre-training methods by name.
 METHODS: dict[str, type[FixMatch]] = {"fixmatch": FixMatch, "unimatch": UniMatch}
+
+#: Method options the recorded demo and benchmark runs used (the methods now default to the reference).
+PINNED_OPTIONS: dict[str, dict[str, Any]] = {
+    "fixmatch": {"cutmix_partner": "flip"},
+    "unimatch": {"cutmix_partner": "flip", "teacher_mode": "eval"},
+}
 
 
 def pretrain(
@@ -198,7 +206,9 @@ def pretrain(
     """
     seed_everything(config.seed, verbose=False)
     # UniMatch forwards labeled images with the weak ones and the strong views on their own already.
-    options = {"joint_forward": config.joint_forward} if method == "fixmatch" else {}
+    options = PINNED_OPTIONS[method] | (
+        {"joint_forward": config.joint_forward} if method == "fixmatch" else {}
+    )
     kwargs = _task_kwargs(config, len(DUBAI_AERIAL["classes"]))
     if init_from is not None:
         kwargs["init_from"] = str(init_from)

@@ -85,6 +85,8 @@ def make_datamodule(root: Path, config: LandsatConfig) -> SemiSupervisedDataModu
         batch_size_unlabeled=config.batch_size,
         crop_size=config.chip_size,
         rescale=(0.75, 1.5),
+        crop_order="crop_then_rescale",
+        partner_batch=None,
         seed=config.seed,
         scale=255.0,
         classes=list(NC_LANDSAT_CLASSES),
@@ -104,6 +106,7 @@ def train(root: Path, config: LandsatConfig, checkpoint: Path, progress: bool = 
         lr=config.lr,
         warmup_steps=10,
         tau=config.tau,
+        cutmix_partner="flip",
     )
     fit_and_save(task, datamodule, config.steps, checkpoint, progress)
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from s5geo.errors import S5GeoError
 from s5geo.tasks.losses import fixmatch_unlabeled_loss
 from s5geo.tasks.supervised import SupervisedSegmentation
 
@@ -16,13 +17,18 @@ from s5geo.tasks.supervised import SupervisedSegmentation
 class FixMatch(SupervisedSegmentation):
     """FixMatch with CutMix, as in the S5 reference loop.
 
-    For a batch ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "padding"}}`` (weak views,
-    unlabelled ``"padding"`` boolean, True on padding):
+    For a batch ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "padding"},
+    "unlabeled_mix": {"image", "padding"}}`` (weak views, unlabelled ``"padding"`` boolean, True on
+    padding; ``"unlabeled_mix"`` is the CutMix partner batch of the datamodule's ``partner_batch``):
 
-    1. pseudo-labels and confidences from the weak unlabelled view, without gradient, by the network
-       in eval mode (``teacher_mode="eval"``, as the S5 code) or train mode, or by an EMA teacher;
-    2. strong view = ``StrongView`` of the weak image, then CutMix with the batch flipped along its
-       first dimension (image, pseudo-label, confidence and padding mixed with the same boxes);
+    1. pseudo-labels and confidences of the weak unlabelled and partner views, without gradient,
+       by the network in eval mode (``teacher_mode="eval"``, as the S5 code) or train mode, or by
+       an EMA teacher; in float32 even under mixed precision (as the S5 code), unless
+       ``pseudo_label_autocast``;
+    2. strong views = ``StrongView`` of the weak images, then CutMix: inside each box the strong
+       image, pseudo-label, confidence and padding come from the partner batch
+       (``cutmix_partner="loader"``, the reference) or from the batch flipped along its first
+       dimension (``"flip"``, no second stream; an odd batch mixes its middle sample with itself);
     3. one forward over ``cat(labeled, strong)`` with gradient (``joint_forward=True``, the reference),
        or one forward per stream, so that batch-norm statistics of the labeled batch are not computed
        together with strongly augmented images (``joint_forward=False``; see docs/training.md);
@@ -32,6 +38,10 @@ class FixMatch(SupervisedSegmentation):
         tau: confidence threshold of the pseudo-labels.
         unlabeled_weight: lambda, the weight of L_u (1 in the reference).
         teacher_mode: network mode of the pseudo-label forward, ``"eval"`` or ``"train"``.
+        cutmix_partner: where CutMix boxes come from: ``"loader"``, the batch's
+            ``"unlabeled_mix"`` stream (the reference), or ``"flip"``, the batch flipped.
+        pseudo_label_autocast: run the pseudo-label forward under the trainer's autocast (cheaper);
+            False runs it in float32, as the reference.
         ema: EMA decay of a teacher network that makes the pseudo-labels (e.g. 0.996), None to use
             the trained network itself (FixMatch/S5). The decay at iteration ``it`` is
             ``min(1 - 1 / (it + 1), ema)``, over parameters and buffers.
@@ -48,6 +58,8 @@ class FixMatch(SupervisedSegmentation):
         tau: float = 0.95,
         unlabeled_weight: float = 1.0,
         teacher_mode: Literal["eval", "train"] = "eval",
+        cutmix_partner: Literal["loader", "flip"] = "loader",
+        pseudo_label_autocast: bool = False,
         ema: float | None = None,
         cutmix_p: float = 0.5,
         strong_kwargs: dict[str, Any] | None = None,
@@ -57,6 +69,8 @@ class FixMatch(SupervisedSegmentation):
     ) -> None:
         if teacher_mode not in ("eval", "train"):
             raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
+        if cutmix_partner not in ("loader", "flip"):
+            raise ValueError(f"cutmix_partner must be 'loader' or 'flip', got {cutmix_partner!r}")
         if ema is not None and not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {ema}")
         # Lightning hands every saved hyper-parameter to a constructor with **kwargs, including the
@@ -88,28 +102,61 @@ class FixMatch(SupervisedSegmentation):
 
     # ------------------------------------------------------------ pseudo-labels
     @torch.no_grad()
-    def pseudo_labels(self, weak_image: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(label, confidence)`` (``B x H x W``) of the weak view, without gradient."""
+    def pseudo_labels(self, weak_image: Tensor, mode: str | None = None) -> tuple[Tensor, Tensor]:
+        """Return ``(label, confidence)`` (``B x H x W``) of the weak view, without gradient.
+
+        Args:
+            weak_image: ``B x C x H x W`` weak views in ``[0, 1]``.
+            mode: network mode, ``"eval"`` or ``"train"`` (default ``teacher_mode``).
+        """
         network = self.teacher if self.teacher is not None else self.model
         was_training = network.training
-        network.train(self.hparams.teacher_mode == "train")
+        network.train((mode or self.hparams.teacher_mode) == "train")
         try:
-            logits = network(self.normalize(weak_image))
+            if self.hparams.get("pseudo_label_autocast", False):
+                logits = network(self.normalize(weak_image))
+            else:
+                with torch.autocast(device_type=weak_image.device.type, enabled=False):
+                    logits = network(self.normalize(weak_image.float()))
         finally:
             network.train(was_training)
         confidence, label = logits.float().softmax(1).max(1)
         return label, confidence
 
+    def partner_stream(self, batch: dict[str, Any]) -> dict[str, Tensor] | None:
+        """The batch's CutMix partner stream, None when ``cutmix_partner="flip"``.
+
+        Raises:
+            S5GeoError: if ``cutmix_partner="loader"`` and the batch has no ``"unlabeled_mix"``.
+        """
+        if self.hparams.get("cutmix_partner", "loader") == "flip":
+            return None
+        partner = batch.get("unlabeled_mix")
+        if partner is None:
+            raise S5GeoError(
+                f"{type(self).__name__}(cutmix_partner='loader') needs the CutMix partner batch "
+                "'unlabeled_mix' (SemiSupervisedDataModule writes it unless partner_batch=None); "
+                "pass cutmix_partner='flip' to mix each batch with itself flipped"
+            )
+        return partner
+
     def strong_cutmix(
-        self, weak_image: Tensor, label: Tensor, confidence: Tensor, padding: Tensor
+        self,
+        weak_image: Tensor,
+        label: Tensor,
+        confidence: Tensor,
+        padding: Tensor,
+        partner: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Strong view + CutMix with the batch flipped, mixing every unlabelled tensor consistently.
+        """Strong view + CutMix, mixing every unlabelled tensor consistently.
 
         Args:
             weak_image: ``B x C x H x W`` weak views in ``[0, 1]``.
             label: ``B x H x W`` pseudo-labels.
             confidence: ``B x H x W`` pseudo-label confidences.
             padding: ``B x H x W``, True (or non-zero) on padding.
+            partner: ``(weak image, label, confidence, padding)`` of the partner batch, whose own
+                strong view fills the boxes; None takes the batch flipped.
 
         Returns:
             ``(strong image, label, confidence, padding, box)``; ``padding`` is boolean.
@@ -119,16 +166,15 @@ class FixMatch(SupervisedSegmentation):
         # Photometric ops in float32 even under autocast (a bf16 blur would quantise the image).
         with torch.autocast(device_type=weak_image.device.type, enabled=False):
             strong = self.strong_view(weak_image.float())
+            if partner is None:
+                other = (strong.flip(0), label.flip(0), confidence.flip(0), padding.bool().flip(0))
+            else:
+                other = (self.strong_view(partner[0].float()), partner[1], partner[2], partner[3].bool())
         b, _, h, w = strong.shape
         box = cutmix_boxes(b, h, w, p=float(self.hparams.cutmix_p), device=strong.device)
-        padding = padding.bool()
-        return (
-            mix(box, strong, strong.flip(0)),
-            mix(box, label, label.flip(0)),
-            mix(box, confidence, confidence.flip(0)),
-            mix(box, padding, padding.flip(0)),
-            box,
-        )
+        mine = (strong, label, confidence, padding.bool())
+        mixed = [mix(box, a, o) for a, o in zip(mine, other, strict=True)]
+        return mixed[0], mixed[1], mixed[2], mixed[3], box
 
     # ----------------------------------------------------------------- training
     def compute_losses(self, batch: dict[str, Any]) -> dict[str, Tensor]:
@@ -136,8 +182,16 @@ class FixMatch(SupervisedSegmentation):
         labeled, unlabeled = batch["labeled"], batch["unlabeled"]
         x_l, y_l = labeled["image"], labeled["mask"]
         x_w, padding = unlabeled["image"], unlabeled["padding"]
-        label, confidence = self.pseudo_labels(x_w)
-        x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padding)
+        partner = self.partner_stream(batch)
+        if partner is None:
+            label, confidence = self.pseudo_labels(x_w)
+            mixing = None
+        else:
+            labels, confidences = self.pseudo_labels(torch.cat([x_w, partner["image"]]))
+            n_u = x_w.shape[0]
+            label, confidence = labels[:n_u], confidences[:n_u]
+            mixing = (partner["image"], labels[n_u:], confidences[n_u:], partner["padding"])
+        x_s, label_s, conf_s, pad_s, _ = self.strong_cutmix(x_w, label, confidence, padding, mixing)
 
         if self.hparams.get("joint_forward", True):
             logits = self(torch.cat([x_l, x_s]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,22 +16,27 @@ class UniMatch(FixMatch):
     One forward over ``cat(labeled, weak)`` computes the encoder features once; the clean features
     and a ``Dropout2d(fp_dropout)`` copy of them are decoded jointly. The clean labelled logits give
     L_s, the perturbed weak logits give L_fp against the pseudo-labels. Two strong views (independent
-    photometric draws and CutMix boxes, partner = the batch flipped) go through a second forward and
-    give L_s1 and L_s2. ``loss = (L_s + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2``.
+    photometric draws and CutMix boxes; partners as in :class:`FixMatch`, each box filled from a
+    strong view of the partner drawn for it) go through a second forward and give L_s1 and L_s2.
+    ``loss = (L_s + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2``.
 
-    Pseudo-labels come from a separate eval-mode forward without gradient (``teacher_mode="eval"``,
-    as FixMatch here) or the EMA teacher; with ``teacher_mode="train"`` and no EMA they are the
-    detached clean weak logits of the joint forward, as in the UniMatch reference code (no extra
-    forward).
+    With ``teacher_mode="train"`` (the default) and no EMA the pseudo-labels are the detached clean
+    weak logits of the joint forward, and the partner batch's come from an eval-mode forward
+    without gradient, as in the UniMatch reference code. ``teacher_mode="eval"`` predicts both
+    with a separate eval-mode forward (an extra forward, as FixMatch); an EMA teacher predicts both.
 
     Args:
         fp_dropout: channel dropout probability of the feature perturbation.
+        teacher_mode: ``"train"``, pseudo-labels from the joint forward (the reference), or
+            ``"eval"``, from a separate eval-mode forward.
         **kwargs: the arguments of :class:`FixMatch` (``joint_forward`` is accepted but has no
             effect: UniMatch's forwards are its own).
     """
 
-    def __init__(self, *, fp_dropout: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, *, fp_dropout: float = 0.5, teacher_mode: Literal["eval", "train"] = "train", **kwargs: Any
+    ) -> None:
+        super().__init__(teacher_mode=teacher_mode, **kwargs)
 
     def configure_models(self) -> None:
         """Build the network and the FixMatch parts (see :class:`FixMatch`) and the feature dropout."""
@@ -46,9 +51,16 @@ class UniMatch(FixMatch):
         labeled, unlabeled = batch["labeled"], batch["unlabeled"]
         x_l, y_l = labeled["image"], labeled["mask"]
         x_w, padding = unlabeled["image"], unlabeled["padding"]
-        n_l = x_l.shape[0]
+        n_l, n_u = x_l.shape[0], x_w.shape[0]
         from_joint = self.hparams.teacher_mode == "train" and self.teacher is None
-        if not from_joint:
+        partner = self.partner_stream(batch)
+        if partner is not None and from_joint:
+            label_m, conf_m = self.pseudo_labels(partner["image"], mode="eval")
+        elif partner is not None:
+            labels, confidences = self.pseudo_labels(torch.cat([x_w, partner["image"]]))
+            label, confidence = labels[:n_u], confidences[:n_u]
+            label_m, conf_m = labels[n_u:], confidences[n_u:]
+        elif not from_joint:
             label, confidence = self.pseudo_labels(x_w)
 
         x = self.normalize(torch.cat([x_l, x_w]))
@@ -60,8 +72,9 @@ class UniMatch(FixMatch):
         if from_joint:
             confidence, label = clean[n_l:].detach().float().softmax(1).max(1)
 
-        x_s1, label_1, conf_1, pad_1, _ = self.strong_cutmix(x_w, label, confidence, padding)
-        x_s2, label_2, conf_2, pad_2, _ = self.strong_cutmix(x_w, label, confidence, padding)
+        mixing = None if partner is None else (partner["image"], label_m, conf_m, partner["padding"])
+        x_s1, label_1, conf_1, pad_1, _ = self.strong_cutmix(x_w, label, confidence, padding, mixing)
+        x_s2, label_2, conf_2, pad_2, _ = self.strong_cutmix(x_w, label, confidence, padding, mixing)
         logits_s1, logits_s2 = self(torch.cat([x_s1, x_s2])).chunk(2)
 
         tau = float(self.hparams.tau)

@@ -43,6 +43,8 @@ def geometric_resample(
     ``[scale[0], scale[1]] * long side`` (short side proportional, bilinear image / nearest mask),
     the result is padded on the right and bottom to the crop size (image 0, mask 255), a
     ``crop_size`` window is cut at a uniform position, then flipped (p=0.5 each) and rotated.
+    Square ``crop_size`` inputs with ``scale=(1, 1)`` and no free angle (the loader already
+    rescaled and cropped them) are only flipped and rotated, copying pixels exactly.
 
     Args:
         image: ``B x C x H x W`` float batch.
@@ -79,6 +81,8 @@ def geometric_resample(
     flip_y = torch.rand(b, generator=generator) < 0.5 if vflip else torch.zeros(b, dtype=torch.bool)
     quarter = torch.randint(0, 4, (b,), generator=generator) if rot90 else torch.zeros(b, dtype=torch.long)
     angle = (torch.rand(b, generator=generator, dtype=torch.float64) * 2 - 1) * math.radians(degrees)
+    if tuple(scale) == (1.0, 1.0) and degrees == 0 and h == w == s:
+        return _flip_rotate(image, mask, flip_x, flip_y, quarter)
     angle = angle + quarter.double() * (math.pi / 2)
 
     # Output pixel centres, centred on the crop, then rotated and flipped (the view's inverse
@@ -120,6 +124,31 @@ def geometric_resample(
         )[:, 0]
         out_mask = torch.where(valid, sampled.round().long(), IGNORE_INDEX)
     return out, out_mask
+
+
+def _flip_rotate(
+    image: Tensor, mask: Tensor | None, flip_x: Tensor, flip_y: Tensor, quarter: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The view of :func:`geometric_resample` without rescale, shift or free angle, by indexing.
+
+    Same mapping as the sampling grid (output pixel -> flipped -> rotated by ``quarter * 90``
+    degrees -> input pixel), on doubled integer coordinates, so values are copied exactly.
+    """
+    b, _, s, _ = image.shape
+    twice = 2 * torch.arange(s) - (s - 1)
+    yy, xx = torch.meshgrid(twice, twice, indexing="ij")
+    xx = torch.where(flip_x[:, None, None], -xx, xx)
+    yy = torch.where(flip_y[:, None, None], -yy, yy)
+    q = quarter[:, None, None] % 4
+    xr = torch.where(q == 0, xx, torch.where(q == 1, -yy, torch.where(q == 2, -xx, yy)))
+    yr = torch.where(q == 0, yy, torch.where(q == 1, xx, torch.where(q == 2, -yy, -xx)))
+    index = (((yr + s - 1) // 2) * s + (xr + s - 1) // 2).flatten(1).to(image.device)
+    out = image.flatten(2).gather(2, index[:, None].expand(-1, image.shape[1], -1)).view_as(image)
+    if not image.is_floating_point():
+        out = out.float()
+    if mask is None:
+        return out, torch.zeros(b, s, s, dtype=torch.long, device=image.device)
+    return out, mask.flatten(1).gather(1, index).view_as(mask).long()
 
 
 class WeakView(nn.Module):

@@ -22,8 +22,8 @@ def _module(n_l: int = 5, n_u: int = 24, sizes=(16, 24), **kwargs) -> SemiSuperv
     )
 
 
-def test_batch_composition_after_transfer() -> None:
-    dm = _module()
+def test_batch_composition_after_transfer_crop_then_rescale() -> None:
+    dm = _module(crop_order="crop_then_rescale", partner_batch=None)
     dm.setup("fit")
     torch.manual_seed(0)
     raw = next(iter(dm.train_dataloader()))
@@ -56,8 +56,9 @@ def test_batch_composition_after_transfer() -> None:
     assert (unl["image"].amin(1)[~unl["padding"]] > 0).all()
 
 
-def test_loader_pads_small_unlabeled_images_with_marker() -> None:
-    dm = _module(sizes=(10, 24))
+@pytest.mark.parametrize("crop_order", ["rescale_then_crop", "crop_then_rescale"])
+def test_loader_pads_small_unlabeled_images_with_marker(crop_order: str) -> None:
+    dm = _module(sizes=(10, 24), crop_order=crop_order)
     dm.setup("fit")
     for raw in dm.train_dataloader():
         for image, padding in zip(raw["unlabeled"]["image"], raw["unlabeled"]["padding"], strict=True):

@@ -26,9 +26,11 @@ class _Semi(Dataset):
         return len(self.xl)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        j = (i + 1) % len(self.xu)
         return {
             "labeled": {"image": self.xl[i], "mask": self.yl[i]},
             "unlabeled": {"image": self.xu[i], "padding": self.pad[i]},
+            "unlabeled_mix": {"image": self.xu[j].flip(-2), "padding": self.pad[j].flip(-2)},
         }
 
 

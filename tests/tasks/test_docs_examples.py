@@ -33,6 +33,7 @@ def test_method_example_trains_on_the_batch_contract() -> None:
     batch = {
         "labeled": {"image": torch.rand(2, 3, 16, 16), "mask": torch.randint(0, 3, (2, 16, 16))},
         "unlabeled": {"image": torch.rand(2, 3, 16, 16), "padding": padding},
+        "unlabeled_mix": {"image": torch.rand(2, 3, 16, 16), "padding": padding.flip(-1)},
     }
     losses = task.compute_losses(batch)
     assert losses["loss"].requires_grad and losses["loss_u"] > 0

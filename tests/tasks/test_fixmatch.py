@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from s5geo.errors import S5GeoError
 from s5geo.tasks import FixMatch, UniMatch
 from s5geo.tasks.losses import fixmatch_unlabeled_loss
 
@@ -29,11 +30,12 @@ def _batch(b_l: int = 2, b_u: int = 3, size: int = 8, k: int = 3) -> dict:
             "mask": torch.randint(0, k, (b_l, size, size), generator=g),
         },
         "unlabeled": {"image": torch.rand(b_u, 3, size, size, generator=g), "padding": pad},
+        "unlabeled_mix": {"image": torch.rand(b_u, 3, size, size, generator=g), "padding": pad.flip(0)},
     }
 
 
-def test_cutmix_inside_task_mixes_image_label_confidence_and_padding() -> None:
-    task = FixMatch(model=ModeNet(), num_classes=3, cutmix_p=1.0)
+def test_cutmix_with_the_batch_flipped_mixes_image_label_confidence_and_padding() -> None:
+    task = FixMatch(model=ModeNet(), num_classes=3, cutmix_p=1.0, cutmix_partner="flip")
     task.strong_view = nn.Identity()  # isolate CutMix
     b, size = 4, 16
     image = torch.rand(b, 3, size, size)
@@ -140,9 +142,104 @@ def test_unimatch_losses_and_weights() -> None:
     expected = out["loss_s"] + 0.25 * out["loss_s1"] + 0.25 * out["loss_s2"] + 0.5 * out["loss_fp"]
     assert out["loss"].item() == pytest.approx(expected.item() / 2, rel=1e-5)
     assert out["loss_s1"].item() != out["loss_s2"].item()  # independent strong views
-    # train-mode teacher: pseudo-labels from the joint forward, no extra forward
-    task.hparams.teacher_mode = "train"
+    # pseudo-labels from the joint forward; only the partner's and the strong forwards remain
+    assert task.hparams.teacher_mode == "train"
     calls = []
-    task.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    task.model.register_forward_pre_hook(lambda module, _: calls.append(module.training))
     task.compute_losses(_batch(size=32))
-    assert len(calls) == 1  # only the strong forward goes through model.forward
+    assert calls == [False, True]
+    calls.clear()
+    task.hparams.cutmix_partner = "flip"
+    task.compute_losses(_batch(size=32))
+    assert calls == [True]
+
+
+def test_cutmix_with_the_loader_partner_takes_the_partner_inside_the_box() -> None:
+    task = FixMatch(model=ModeNet(), num_classes=3, cutmix_p=1.0)
+    task.strong_view = nn.Identity()
+    b, size = 3, 16
+    g = torch.Generator().manual_seed(1)
+    image, other = torch.rand(b, 3, size, size, generator=g), torch.rand(b, 3, size, size, generator=g)
+    label, other_label = torch.randint(0, 3, (2, b, size, size), generator=g)
+    conf, other_conf = torch.rand(2, b, size, size, generator=g)
+    pad = torch.zeros(b, size, size, dtype=torch.bool)
+    other_pad = torch.ones(b, size, size, dtype=torch.bool)
+    x, y, c, p, box = task.strong_cutmix(image, label, conf, pad, (other, other_label, other_conf, other_pad))
+    assert box.any(dim=(1, 2)).all() and (~box).any()
+    for i in range(b):  # the middle sample of an odd batch too
+        inside = box[i]
+        assert torch.equal(x[i][:, inside], other[i][:, inside]) and torch.equal(
+            x[i][:, ~inside], image[i][:, ~inside]
+        )
+        assert torch.equal(y[i][inside], other_label[i][inside]) and torch.equal(
+            c[i][inside], other_conf[i][inside]
+        )
+        assert torch.equal(p[i], inside)
+
+
+def test_loader_partner_pseudo_labels_come_from_the_same_forward() -> None:
+    torch.manual_seed(0)
+    task = FixMatch(model=ModeNet(), num_classes=3, mean=(0, 0, 0), std=(1, 1, 1), cutmix_p=1.0)
+    task.train()
+    seen = {}
+
+    def record(weak, label, confidence, padding, partner=None):
+        seen.update(label=label, partner=partner)
+        return FixMatch.strong_cutmix(task, weak, label, confidence, padding, partner)
+
+    task.strong_cutmix = record
+    calls = []
+    task.model.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    batch = _batch()
+    task.compute_losses(batch)
+    assert calls == [6, 5]  # weak + partner (3 + 3) without gradient, then labeled + strong (2 + 3)
+    net = task.model.eval()
+    expected = net(batch["unlabeled_mix"]["image"]).argmax(1)
+    assert torch.equal(seen["partner"][1], expected) and seen["partner"][0] is batch["unlabeled_mix"]["image"]
+    del batch["unlabeled_mix"]
+    with pytest.raises(S5GeoError, match="cutmix_partner='flip'"):
+        task.compute_losses(batch)
+
+
+@pytest.mark.parametrize(("autocast", "dtype"), [(False, torch.float32), (True, torch.bfloat16)])
+def test_pseudo_label_forward_is_float32_under_mixed_precision(autocast: bool, dtype: torch.dtype) -> None:
+    net = ModeNet()
+    seen = []
+    net.conv.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    task = FixMatch(model=net, num_classes=3, pseudo_label_autocast=autocast)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        task.pseudo_labels(torch.rand(2, 3, 4, 4))
+        task(torch.rand(2, 3, 4, 4))
+    assert seen == [dtype, torch.bfloat16]  # the training forwards keep the autocast
+
+
+class ModeSegNet(ModeNet):
+    """ModeNet split into forward_features / forward_decode, as UniMatch needs."""
+
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x]
+
+    def forward_decode(self, features: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        return super().forward(features[0])
+
+
+@pytest.mark.parametrize("teacher_mode", ["train", "eval"])
+def test_unimatch_pseudo_labels_from_the_joint_forward_by_default(teacher_mode: str) -> None:
+    net = ModeSegNet()
+    with torch.no_grad():  # eval mode predicts class 0, train mode class 2
+        net.conv.weight.mul_(0.1)
+        net.conv.bias.copy_(torch.tensor([2.0, 0.0, 0.0]))
+    kwargs = {} if teacher_mode == "train" else {"teacher_mode": "eval"}
+    task = UniMatch(model=net, num_classes=3, mean=(0, 0, 0), std=(1, 1, 1), fp_dropout=0.0, **kwargs)
+    task.train()
+    seen = []
+
+    def record(weak, label, confidence, padding, partner=None):
+        seen.append((label, partner[1]))
+        return FixMatch.strong_cutmix(task, weak, label, confidence, padding, partner)
+
+    task.strong_cutmix = record
+    task.compute_losses(_batch())
+    (label, partner_label), _ = seen
+    assert (label == (2 if teacher_mode == "train" else 0)).all()
+    assert (partner_label == 0).all()  # the partner batch is predicted in eval mode either way

@@ -22,6 +22,8 @@ FIXMATCH = {
     "tau": 0.95,
     "unlabeled_weight": 1.0,
     "teacher_mode": "eval",
+    "cutmix_partner": "loader",
+    "pseudo_label_autocast": False,
     "ema": None,
     "cutmix_p": 0.5,
     "strong_kwargs": None,
@@ -34,7 +36,7 @@ FIXMATCH = {
     [
         (SupervisedSegmentation, BASE),
         (FixMatch, FIXMATCH),
-        (UniMatch, {**FIXMATCH, "fp_dropout": 0.5}),
+        (UniMatch, {**FIXMATCH, "fp_dropout": 0.5, "teacher_mode": "train"}),
     ],
 )
 def test_cli_lists_inherited_arguments_with_defaults_and_docs(cls: type, expected: dict) -> None:

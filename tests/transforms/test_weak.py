@@ -130,3 +130,32 @@ def test_finetune_augmentation() -> None:
     out, out_mask = full(image, mask)
     assert out.min() >= 0 and out.max() <= 1
     assert set(out_mask.unique().tolist()) <= set(mask.unique().tolist()) | {255}
+
+
+def test_scale_one_on_crop_size_inputs_copies_pixels_of_a_flip_or_rotation() -> None:
+    image, mask = _labeled_batch(b=16, h=9, w=9)
+    generic, fast = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    out, out_mask = geometric_resample(image, mask, 9, scale=(1.0, 1.0), rot90=True, generator=fast)
+    # A negligible free angle takes the sampling-grid path with the same random draws.
+    ref, ref_mask = geometric_resample(
+        image, mask, 9, scale=(1.0, 1.0), rot90=True, degrees=1e-12, generator=generic
+    )
+    assert torch.equal(out_mask, ref_mask) and torch.allclose(out, ref, atol=1e-5)
+    for i in range(16):
+        views = [
+            (image[i].flip(dims).rot90(k, (-2, -1)), mask[i].flip(dims).rot90(k, (-2, -1)))
+            for dims in ([], [-1], [-2], [-2, -1])
+            for k in range(4)
+        ]
+        assert any(torch.equal(v, out[i]) and torch.equal(m, out_mask[i]) for v, m in views)
+    pad, _ = geometric_resample(image, None, 9, scale=(1.0, 1.0), rot90=True)
+    assert pad.shape == image.shape
+
+
+def test_finetune_strengths_are_the_reference_and_the_mild_ones_stay_available() -> None:
+    jitter, gray, blur = SegmentationAugmentation(16).photometry.rgb
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (0.5, 0.5, 0.5, 0.25)
+    assert (jitter.p, gray.p, blur.p) == (0.8, 0.2, 0.5)
+    jitter, gray, blur = SegmentationAugmentation(16, **SegmentationAugmentation.MILD).photometry.rgb
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue) == (0.4, 0.4, 0.4, 0.1)
+    assert (jitter.p, gray.p, blur.p) == (0.5, 0.1, 0.2)
