@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule
@@ -64,10 +64,17 @@ class BaseSegmentationTask(LightningModule):
             file :func:`s5geo.models.load_pretrained` reads (MAE, S5, mmseg, EfficientNet-Lite,
             s5geo checkpoints); the classifier is re-initialised when the class count differs.
         excluded_classes: class indices left out of mIoU/mF1 (e.g. iSAID background).
-        sliding_window: ``(window, stride)`` for validation/test, None for whole-input inference.
+        sliding_window: ``(window, stride)`` of ``eval_mode="sliding"``; also the window that
+            checkpoints record for inference on large rasters.
         flip_tta: average the softmax over the input and its horizontal and vertical flips at
             validation/test.
         freeze_encoder: train only the decoder and classifier.
+        eval_mode: how validation/test/predict inputs are run: ``"sliding"`` (windows of
+            ``sliding_window``), ``"whole"`` (the whole input at once) or ``"resize"`` (resized to
+            ``eval_size`` and the logits resized back; use batch 1 for inputs of different sizes).
+            None: ``"sliding"`` when ``sliding_window`` is set, else ``"whole"``. The S5 code
+            evaluates Vaihingen/Potsdam whole (512 px crops) and LoveDA/OpenEarthMap resized to 512.
+        eval_size: side of the inputs of ``eval_mode="resize"``.
     """
 
     def __init__(
@@ -90,7 +97,13 @@ class BaseSegmentationTask(LightningModule):
         sliding_window: tuple[int, int] | None = None,
         flip_tta: bool = False,
         freeze_encoder: bool = False,
+        eval_mode: Literal["sliding", "whole", "resize"] | None = None,
+        eval_size: int = 512,
     ) -> None:
+        if eval_mode not in (None, "sliding", "whole", "resize"):
+            raise ValueError(f"eval_mode must be 'sliding', 'whole', 'resize' or None, got {eval_mode!r}")
+        if eval_mode == "sliding" and not sliding_window:
+            raise ValueError("eval_mode='sliding' needs sliding_window=(window, stride)")
         super().__init__()
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
         # A given network is used as it is; a registry name is built by configure_models.
@@ -261,14 +274,23 @@ class BaseSegmentationTask(LightningModule):
         return [k for k, t in self.model.state_dict(keep_vars=True).items() if id(t) in ids]
 
     # --------------------------------------------------------------- evaluation
+    def evaluation_mode(self) -> str:
+        """The evaluation mode in use: ``eval_mode``, else from ``sliding_window``."""
+        mode = self.hparams.get("eval_mode")
+        if mode is None:
+            return "sliding" if self.hparams.get("sliding_window") else "whole"
+        return str(mode)
+
     @torch.no_grad()
     def predict_probabilities(self, image: Tensor) -> Tensor:
-        """Softmax ``B x K x H x W`` of a ``[0, 1]`` batch (sliding window / flip TTA if set)."""
+        """Softmax ``B x K x H x W`` of a ``[0, 1]`` batch (see ``eval_mode``; flip TTA if set)."""
+        mode = self.evaluation_mode()
         return evaluation.predict_probabilities(
             self.model,
             self.normalize(image),
-            self.hparams.get("sliding_window"),
+            self.hparams.get("sliding_window") if mode == "sliding" else None,
             bool(self.hparams.get("flip_tta")),
+            resize_to=int(self.hparams.get("eval_size", 512)) if mode == "resize" else None,
         )
 
     def _eval_step(self, batch: dict[str, Tensor], metrics: SegmentationMetrics, prefix: str) -> None:

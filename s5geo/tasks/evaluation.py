@@ -1,4 +1,4 @@
-"""Evaluation of the s5geo tasks: sliding window, flip test-time augmentation, metric logging."""
+"""Evaluation of the s5geo tasks: whole, sliding-window or resized inputs, flip TTA, metric logging."""
 
 from __future__ import annotations
 
@@ -52,12 +52,29 @@ def sliding_window_logits(model: Model, image: Tensor, window: int, stride: int)
     return (total / count)[..., :h, :w]
 
 
+def resized_logits(model: Model, image: Tensor, size: int) -> Tensor:
+    """Logits of the image resized to ``size x size``, resized back to the image's size.
+
+    Both resizes are bilinear with ``align_corners=True``, as the S5 code evaluates LoveDA and
+    OpenEarthMap.
+
+    Args:
+        model: maps ``B x C x size x size`` to ``B x K x size x size``.
+        image: normalised ``B x C x H x W`` batch.
+        size: side the model sees.
+    """
+    h, w = image.shape[-2:]
+    small = F.interpolate(image, size=(size, size), mode="bilinear", align_corners=True)
+    return F.interpolate(model(small).float(), size=(h, w), mode="bilinear", align_corners=True)
+
+
 @torch.no_grad()
 def predict_probabilities(
     model: Model,
     image: Tensor,
     sliding_window: Sequence[int] | None = None,
     flip_tta: bool = False,
+    resize_to: int | None = None,
 ) -> Tensor:
     """Softmax ``B x K x H x W`` of a normalised batch.
 
@@ -66,11 +83,17 @@ def predict_probabilities(
         image: normalised ``B x C x H x W`` batch.
         sliding_window: ``(window, stride)``, None to run the model on the whole input.
         flip_tta: average over the input and its horizontal and vertical flips.
+        resize_to: run the model on the input resized to this side (see :func:`resized_logits`);
+            not together with ``sliding_window``.
     """
+    if sliding_window and resize_to:
+        raise ValueError("sliding_window and resize_to exclude each other")
 
     def run(inp: Tensor) -> Tensor:
         if sliding_window:
             logits = sliding_window_logits(model, inp, int(sliding_window[0]), int(sliding_window[1]))
+        elif resize_to:
+            logits = resized_logits(model, inp, int(resize_to))
         else:
             logits = model(inp)
         return logits.float().softmax(1)

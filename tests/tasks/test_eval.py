@@ -84,3 +84,28 @@ def test_validation_metrics_over_split(tiny_data) -> None:
     assert trainer.callback_metrics["val/OA"].item() == pytest.approx(
         (cm.diag().sum() / cm.sum()).item(), rel=1e-5
     )
+
+
+def test_eval_modes_whole_sliding_and_resize() -> None:
+    net = PixelNet()
+    x = torch.rand(1, 3, 24, 20)
+    with pytest.raises(ValueError, match="sliding_window"):
+        SupervisedSegmentation(model=net, num_classes=4, eval_mode="sliding")
+    with pytest.raises(ValueError, match="eval_mode"):
+        SupervisedSegmentation(model=net, num_classes=4, eval_mode="tiles")
+    default = SupervisedSegmentation(model=net, num_classes=4, sliding_window=(8, 8))
+    assert default.evaluation_mode() == "sliding"
+    default.predict_probabilities(x)
+    assert set(net.calls) == {(8, 8)}
+    net.calls.clear()
+    whole = SupervisedSegmentation(model=net, num_classes=4, sliding_window=(8, 8), eval_mode="whole")
+    whole.predict_probabilities(x)
+    assert net.calls == [(24, 20)]
+    net.calls.clear()
+    resize = SupervisedSegmentation(model=net, num_classes=4, eval_mode="resize", eval_size=16)
+    probs = resize.predict_probabilities(x)
+    assert net.calls == [(16, 16)] and probs.shape == (1, 4, 24, 20)
+    n = resize.normalize(x)
+    small = nn.functional.interpolate(n, size=(16, 16), mode="bilinear", align_corners=True)
+    back = nn.functional.interpolate(net.conv(small), size=(24, 20), mode="bilinear", align_corners=True)
+    assert torch.allclose(probs, back.softmax(1), atol=1e-6)

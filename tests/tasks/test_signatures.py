@@ -40,7 +40,7 @@ FIXMATCH = {
     ],
 )
 def test_cli_lists_inherited_arguments_with_defaults_and_docs(cls: type, expected: dict) -> None:
-    assert len(BASE) == 18 and BASE["lr"] == 1e-4
+    assert len(BASE) == 20 and BASE["lr"] == 1e-4 and BASE["eval_mode"] is None
     parser = ArgumentParser()
     parser.add_class_arguments(cls, "model")
     defaults = parser.get_defaults().model.as_dict()
