@@ -86,17 +86,32 @@ def test_config_instantiates(path: Path) -> None:
         assert isinstance(task, FixMatch) and isinstance(data, MillionSegDataModule)
         assert cli.trainer.max_steps == 120_000
         assert hp.weight_decay == 0.01 and hp.tau == 0.95 and hp.unlabeled_weight == 1.0
-        assert hp.lr == (2e-5 if "vit" in hp.model else 6e-5)
+        # the released code's settings; DeepLabV3+ is not in it and keeps the paper's
+        released = hp.model != "deeplabv3plus_resnet101"
+        assert hp.lr == (5e-5 if released else 6e-5)
+        assert hp.no_weight_decay_norm_pos is not hp.model.startswith("upernet_vit")
         assert data.batch_size_labeled == data.batch_size_unlabeled
         assert data.batch_size_labeled == (6 if hp.model == "upernet_vit_h" else 12)
         assert data.crop_size == 512
         assert raw["trainer"]["devices"] == 8 and raw["trainer"]["strategy"] == "ddp"
-        assert "mixed" in raw["trainer"]["precision"]
+        assert raw["trainer"]["precision"] == "16-mixed"
         assert hp.model_kwargs["grad_checkpointing"] == ("vit" in hp.model)
+        assert hp.teacher_mode == "eval" and hp.cutmix_partner == "loader"
+        assert hp.pseudo_label_autocast is False and task.evaluation_mode() == "whole"
+        assert data.crop_order == "rescale_then_crop" and data.partner_batch == "same_images"
     if path.parent.name == "finetune":
         assert type(task) is SupervisedSegmentation and isinstance(data, S5DataModule)
         assert hp.init_from and hp.sliding_window is not None
-        assert data.batch_size == 24 and data.crop_size == 512
+        assert data.batch_size == 24 and data.crop_size == 512 and data.crop_order == "rescale_then_crop"
+        # the released fine-tuning optimiser: weight decay 0.05 on every parameter, no layer decay
+        assert hp.weight_decay == 0.05 and hp.no_weight_decay_norm_pos is False and hp.layer_decay is None
+        assert raw["trainer"]["precision"] == "16-mixed"
+        expected = {"vaihingen": "whole", "potsdam": "whole", "loveda": "resize", "openearthmap": "resize"}
+        assert task.evaluation_mode() == expected.get(path.stem, "sliding")
+        if path.stem in ("vaihingen", "potsdam"):
+            assert data.eval_kwargs["tile_size"] == 512 and data.train_kwargs["stride"] == 256
+        if path.stem in expected:
+            assert cli.trainer.max_epochs == 100 and hp.eval_size == 512
 
 
 def _check_multi_dataset_config(path: Path, cli: LightningCLI) -> None:
