@@ -53,6 +53,9 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
             the weight is 0.
         loss_reduction: ``"sum"`` of the weighted losses, or their ``"mean"`` over the datasets.
         mean_datasets: datasets averaged into ``val/mIoU`` and friends (default: every validated one).
+        eval_modes: dataset -> evaluation mode (``"sliding"``, ``"whole"`` or ``"resize"``, see
+            :class:`BaseSegmentationTask`'s ``eval_mode``) where it differs from ``eval_mode``. The
+            S5 authors evaluate Vaihingen and Potsdam whole and LoveDA and OpenEarthMap resized to 512.
         **kwargs: :class:`BaseSegmentationTask` arguments (``num_classes`` is the class count of
             datasets the network names without one).
     """
@@ -68,13 +71,20 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
         loss_start_epochs: dict[str, int] | None = None,
         loss_reduction: Literal["sum", "mean"] = "sum",
         mean_datasets: list[str] | None = None,
+        eval_modes: dict[str, Literal["sliding", "whole", "resize"]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(model=model, **kwargs)
         if loss_reduction not in ("sum", "mean"):
             raise S5GeoError(f"loss_reduction must be 'sum' or 'mean', got {loss_reduction!r}")
-        for option in ("loss_weights", "loss_start_epochs", "mean_datasets"):
+        for option in ("loss_weights", "loss_start_epochs", "mean_datasets", "eval_modes"):
             self._check_names(self.hparams.get(option) or [], option)
+        bad = {k: v for k, v in (eval_modes or {}).items() if v not in ("sliding", "whole", "resize")}
+        if bad:
+            raise S5GeoError(f"eval_modes: unknown modes {bad}; expected 'sliding', 'whole' or 'resize'")
+        if "sliding" in (eval_modes or {}).values() and not self.hparams.get("sliding_window"):
+            raise S5GeoError("eval_modes: 'sliding' needs sliding_window=(window, stride)")
+        self._evaluating: str | None = None
 
     @property
     def network(self) -> MultiDatasetUPerNet:
@@ -222,10 +232,17 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
     def predict_probabilities(self, image: Tensor, dataset: str | None = None) -> Tensor:
         """Softmax of ``dataset``'s network (default: the first dataset's) for a ``[0, 1]`` batch.
 
-        Evaluated as :meth:`BaseSegmentationTask.predict_probabilities` (sliding window, flip TTA).
+        Evaluated as :meth:`BaseSegmentationTask.predict_probabilities` in the dataset's mode
+        (``eval_modes``, else ``eval_mode``), with flip TTA if set.
         """
-        self.network.select_dataset(self._dataset_name(dataset))
+        self._evaluating = self._dataset_name(dataset)
+        self.network.select_dataset(self._evaluating)
         return super().predict_probabilities(image)
+
+    def evaluation_mode(self) -> str:
+        """The evaluation mode of the dataset being evaluated (``eval_modes``, else ``eval_mode``)."""
+        modes = {str(k).lower(): str(v) for k, v in (self.hparams.get("eval_modes") or {}).items()}
+        return modes.get(self._evaluating or "") or super().evaluation_mode()
 
     def _eval_dataset_step(self, batch: dict[str, Tensor], stage: str, dataloader_idx: int) -> None:
         name = self._loader_dataset(stage, dataloader_idx)

@@ -19,7 +19,7 @@ from s5geo.datamodules import MultiDatasetDataModule
 from s5geo.errors import S5GeoError
 from s5geo.metadata import CHECKPOINT_METADATA_KEY, METADATA_KEY, ModelMetadata
 from s5geo.models.vit_moe import MoEUPerNet
-from s5geo.tasks import BaseSegmentationTask, MultiDatasetSegmentation
+from s5geo.tasks import BaseSegmentationTask, MultiDatasetSegmentation, evaluation
 from s5geo.tasks.multi_dataset import DATASETS_METADATA_KEY, export_dataset_head, load_dataset_model
 
 SIZE = 64
@@ -63,11 +63,31 @@ def test_cli_lists_own_and_inherited_arguments() -> None:
         "loss_start_epochs": None,
         "loss_reduction": "sum",
         "mean_datasets": None,
+        "eval_modes": None,
     }
     assert {k: defaults[k] for k in own} == own
     assert defaults["lr"] == 1e-4 and "sliding_window" in defaults and "init_from" in defaults
     helps = {a.dest.removeprefix("model."): a.help for a in parser._actions if a.dest.startswith("model.")}
     assert all(helps.get(name) for name in defaults), [n for n in defaults if not helps.get(n)]
+
+
+def test_each_dataset_is_evaluated_in_its_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    task = _task(sliding_window=[32, 16], eval_modes={"beta": "resize"}, eval_size=48)
+    calls = []
+
+    def record(model, image, sliding_window, flip_tta, resize_to=None):
+        calls.append((sliding_window, resize_to))
+        return torch.zeros(image.shape[0], 3, *image.shape[2:])
+
+    monkeypatch.setattr(evaluation, "predict_probabilities", record)
+    image = torch.rand(1, 3, SIZE, SIZE)
+    task.predict_probabilities(image, "alpha")
+    task.predict_probabilities(image, "beta")
+    assert calls == [([32, 16], None), (None, 48)]
+    with pytest.raises(S5GeoError, match="unknown modes"):
+        _task(eval_modes={"alpha": "tiles"})
+    with pytest.raises(S5GeoError, match="unknown datasets"):
+        _task(eval_modes={"gamma": "whole"})
 
 
 def test_refuses_a_single_dataset_network_and_unknown_datasets() -> None:
