@@ -325,7 +325,7 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         train_split: split name(s) used for training (several are concatenated).
         val_split: split used for validation.
         test_split: split used for testing.
-        augment: apply the training augmentation.
+        augment: apply the training augmentation (False: plain ``loader_crop_size`` crops).
         augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one (it
             receives ``crop_size`` views already rescaled under ``rescale_then_crop``).
         loader_crop_size: side of the loader-side crops of ``crop_then_rescale`` (default
@@ -405,7 +405,7 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
         collate: CropPadCollate | RescaleCropCollate = (
             CropPadCollate(self.loader_crop_size)
-            if self.crop_order == "crop_then_rescale"
+            if self.crop_order == "crop_then_rescale" or self.train_augmentation is None
             else RescaleCropCollate(self.crop_size, self.rescale)
         )
         return self._loader(

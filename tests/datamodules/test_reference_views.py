@@ -144,3 +144,8 @@ def test_supervised_datamodule_rescales_in_the_loader_by_default() -> None:
     assert old.train_augmentation.geometry.scale == (0.5, 1.0)
     old.setup("fit")
     assert isinstance(old.train_dataloader().collate_fn, CropPadCollate)
+    plain = S5DataModule(SplitTinyDataset, batch_size=2, crop_size=16, augment=False)
+    plain.setup("fit")
+    assert plain.train_augmentation is None and isinstance(
+        plain.train_dataloader().collate_fn, CropPadCollate
+    )
