@@ -26,6 +26,8 @@ from s5geo.errors import S5GeoError
 from s5geo.transforms import SegmentationAugmentation
 
 Batch = dict[str, Any]
+CropOrder = Literal["rescale_then_crop", "crop_then_rescale"]
+CROP_ORDERS: tuple[str, ...] = ("rescale_then_crop", "crop_then_rescale")
 
 
 def instantiate_dataset(spec: Dataset | Mapping[str, Any]) -> Dataset:
@@ -114,6 +116,32 @@ class ScaledBatchMixin:
     _colors: Sequence[Sequence[int]] | None
     _in_channels: int | None
     trainer: Any
+    #: How training views are cut: ``"rescale_then_crop"`` (the S5 reference, in the loader) or
+    #: ``"crop_then_rescale"`` (``loader_crop_size`` crops, rescaled on the device).
+    crop_order: CropOrder = "crop_then_rescale"
+    #: Range of the training rescale factor.
+    rescale: tuple[float, float] = (1.0, 1.0)
+
+    def _set_crop_order(self, crop_order: str, rescale: Sequence[float]) -> tuple[float, float]:
+        """Store ``crop_order`` and ``rescale``; return the rescale range left to the device.
+
+        Raises:
+            S5GeoError: for an unknown ``crop_order``.
+        """
+        if crop_order not in CROP_ORDERS:
+            raise S5GeoError(f"crop_order must be one of {CROP_ORDERS}, got {crop_order!r}")
+        self.crop_order = crop_order  # type: ignore[assignment]
+        self.rescale = (float(rescale[0]), float(rescale[1]))
+        return self.rescale if crop_order == "crop_then_rescale" else (1.0, 1.0)
+
+    def _train_collate(self, mark_padding: bool = False) -> CropPadCollate | RescaleCropCollate:
+        """The loader collate of a training stream: whole samples rescaled then cropped, or crops.
+
+        Without a training augmentation the loader cuts plain ``loader_crop_size`` crops.
+        """
+        if self.crop_order == "crop_then_rescale" or self.train_augmentation is None:
+            return CropPadCollate(self.loader_crop_size, mark_padding=mark_padding)
+        return RescaleCropCollate(self.crop_size, self.rescale, mark_padding=mark_padding)
 
     def _set_options(
         self,
@@ -362,17 +390,11 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         colors: Sequence[Sequence[int]] | None = None,
         in_channels: int | None = None,
         rescale: tuple[float, float] = (0.5, 2.0),
-        crop_order: Literal["rescale_then_crop", "crop_then_rescale"] = "rescale_then_crop",
+        crop_order: CropOrder = "rescale_then_crop",
         **kwargs: Any,
     ) -> None:
-        if crop_order not in ("rescale_then_crop", "crop_then_rescale"):
-            raise S5GeoError(
-                f"crop_order must be 'rescale_then_crop' or 'crop_then_rescale', got {crop_order!r}"
-            )
         super().__init__(dataset_class, batch_size=batch_size, num_workers=num_workers, **kwargs)
-        self.rescale = (float(rescale[0]), float(rescale[1]))
-        self.crop_order = crop_order
-        device_scale = self.rescale if crop_order == "crop_then_rescale" else (1.0, 1.0)
+        device_scale = self._set_crop_order(crop_order, rescale)
         augmentation = training_augmentation(augment, augmentation, crop_size, device_scale)
         metadata = (classes, colors, in_channels)
         eval_sizes = (val_batch_size, test_batch_size)
@@ -403,13 +425,12 @@ class S5DataModule(ScaledBatchMixin, NonGeoDataModule):
         """Shuffled, equal-size views; Lightning adds its DistributedSampler under DDP."""
         if self.train_dataset is None:
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
-        collate: CropPadCollate | RescaleCropCollate = (
-            CropPadCollate(self.loader_crop_size)
-            if self.crop_order == "crop_then_rescale" or self.train_augmentation is None
-            else RescaleCropCollate(self.crop_size, self.rescale)
-        )
         return self._loader(
-            self.train_dataset, batch_size=self.batch_size, shuffle=True, drop_last=True, collate_fn=collate
+            self.train_dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=self._train_collate(),
         )
 
 

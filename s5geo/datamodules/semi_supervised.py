@@ -18,14 +18,13 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from s5geo.datamodules._collate import CropPadCollate, RescaleCropCollate
-from s5geo.datamodules.base import ScaledDataModule, instantiate_dataset
+from s5geo.datamodules.base import CropOrder, ScaledDataModule, instantiate_dataset
 from s5geo.errors import S5GeoError
 from s5geo.transforms import WeakView
 
 #: ``(labeled indices, unlabeled indices)``, plus the partner batch's indices when it has its own.
 BatchSpec = tuple[tuple[int, ...], ...]
 Collate = CropPadCollate | RescaleCropCollate
-CropOrder = Literal["rescale_then_crop", "crop_then_rescale"]
 PartnerBatch = Literal["same_images", "other_images"]
 
 
@@ -232,10 +231,6 @@ class SemiSupervisedDataModule(ScaledDataModule):
         partner_batch: PartnerBatch | None = "same_images",
         **kwargs: Any,
     ) -> None:
-        if crop_order not in ("rescale_then_crop", "crop_then_rescale"):
-            raise S5GeoError(
-                f"crop_order must be 'rescale_then_crop' or 'crop_then_rescale', got {crop_order!r}"
-            )
         if partner_batch not in ("same_images", "other_images", None):
             raise S5GeoError(
                 f"partner_batch must be 'same_images', 'other_images' or None, got {partner_batch!r}"
@@ -249,10 +244,8 @@ class SemiSupervisedDataModule(ScaledDataModule):
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.seed = seed
-        self.rescale = (float(rescale[0]), float(rescale[1]))
-        self.crop_order = crop_order
         self.partner_batch = partner_batch
-        device_scale = self.rescale if crop_order == "crop_then_rescale" else (1.0, 1.0)
+        device_scale = self._set_crop_order(crop_order, rescale)
         self.train_augmentation = WeakView(
             self.crop_size, device_scale, hflip=hflip, vflip=vflip, rotate=rotate
         )
@@ -323,14 +316,7 @@ class SemiSupervisedDataModule(ScaledDataModule):
 
     def _collates(self) -> tuple[Collate, Collate]:
         """Loader collates of the labeled and the unlabeled streams for ``crop_order``."""
-        if self.crop_order == "crop_then_rescale":
-            return CropPadCollate(self.loader_crop_size), CropPadCollate(
-                self.loader_crop_size, mark_padding=True
-            )
-        return (
-            RescaleCropCollate(self.crop_size, self.rescale),
-            RescaleCropCollate(self.crop_size, self.rescale, mark_padding=True),
-        )
+        return self._train_collate(), self._train_collate(mark_padding=True)
 
     def train_dataloader(self, num_replicas: int | None = None, rank: int | None = None) -> DataLoader:
         """Loader of paired batches; its sampler is already distributed (see module docstring)."""

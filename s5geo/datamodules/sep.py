@@ -8,8 +8,7 @@ from typing import Any
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from s5geo.datamodules._collate import CropPadCollate
-from s5geo.datamodules.base import ScaledDataModule, training_augmentation
+from s5geo.datamodules.base import CropOrder, ScaledDataModule, training_augmentation
 from s5geo.datasets.isaid import ISAIDSegmentation
 from s5geo.datasets.millionseg import MillionSeg
 from s5geo.errors import S5GeoError
@@ -23,8 +22,9 @@ class SEPDataModule(ScaledDataModule):
     ``s5geo pseudo-label`` masks copied into ``unlabeled/RS4P-1M/masks``), read from the folders,
     from a manifest, or streamed from shards written by ``s5geo corpus shard`` (no directory walk;
     each DDP rank reads its own chunks and LitData's loader state, saved in Lightning checkpoints,
-    resumes an epoch where it stopped). Batches are random ``crop_size`` crops, scaled and
-    augmented on the device like the fine-tuning datamodules.
+    resumes an epoch where it stopped). Training views are made like the fine-tuning
+    datamodules': by default each whole sample is rescaled (``rescale``) then cropped in the
+    loader, and flipped, rotated and colour-jittered on the device.
 
     Args:
         root: the MillionSeg folder (``unlabeled/RS4P-1M/{images,masks}``).
@@ -37,6 +37,9 @@ class SEPDataModule(ScaledDataModule):
         augment: apply the training augmentation.
         augmentation: module ``(image, mask) -> (image, mask)`` replacing the default one.
         seed: shuffle seed of the shards (the same on every rank).
+        rescale: range of the training rescale factor (of the long side).
+        crop_order: ``"rescale_then_crop"`` (the reference, in the loader) or
+            ``"crop_then_rescale"`` (``loader_crop_size`` crops, rescaled on the device).
         **kwargs: :class:`~s5geo.datamodules.base.ScaledDataModule` options (``crop_size``,
             ``num_workers``, ``scale``, ``val_batch_size``, ...; classes and colours default to
             MillionSeg's 16).
@@ -54,6 +57,8 @@ class SEPDataModule(ScaledDataModule):
         augment: bool = True,
         augmentation: nn.Module | None = None,
         seed: int = 0,
+        rescale: tuple[float, float] = (0.5, 2.0),
+        crop_order: CropOrder = "rescale_then_crop",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,7 +69,8 @@ class SEPDataModule(ScaledDataModule):
         self.val_patch_size = val_patch_size
         self.batch_size = batch_size
         self.seed = seed
-        self.train_augmentation = training_augmentation(augment, augmentation, self.crop_size)
+        device_scale = self._set_crop_order(crop_order, rescale)
+        self.train_augmentation = training_augmentation(augment, augmentation, self.crop_size, device_scale)
         self._classes = self._classes or MillionSeg.classes
         self._colors = self._colors or MillionSeg.colors
         self.train_dataset: Dataset | None = None
@@ -92,7 +98,7 @@ class SEPDataModule(ScaledDataModule):
             raise S5GeoError(f"{type(self).__name__}: call setup('fit') first")
         options: dict[str, Any] = {
             "batch_size": self.batch_size,
-            "collate_fn": CropPadCollate(self.crop_size),
+            "collate_fn": self._train_collate(),
             "drop_last": True,
         }
         if self.shards is not None:

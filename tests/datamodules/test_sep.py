@@ -6,7 +6,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from s5geo.datamodules import SEPDataModule
+from s5geo.datamodules._collate import CropPadCollate, RescaleCropCollate
 from s5geo.datasets import MillionSeg
+from s5geo.errors import S5GeoError
 from s5geo.tasks import SupervisedSegmentation
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -61,3 +63,17 @@ def test_shards_train_and_checkpoint_loader_state(tmp_path) -> None:
     state = torch.load(checkpoints / "last.ckpt", weights_only=False)["loops"]["fit_loop"]["state_dict"]
     loaders = state["combined_loader"]
     assert loaders and loaders[0]["num_samples_yielded"] == 2
+
+
+def test_training_views_are_rescaled_then_cropped_in_the_loader() -> None:
+    dm = _module()
+    assert dm.crop_order == "rescale_then_crop" and dm.train_augmentation.geometry.scale == (1.0, 1.0)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert isinstance(loader.collate_fn, RescaleCropCollate) and loader.collate_fn.scale == (0.5, 2.0)
+    old = _module(crop_order="crop_then_rescale", rescale=(0.5, 1.0))
+    assert old.train_augmentation.geometry.scale == (0.5, 1.0)
+    old.setup("fit")
+    assert isinstance(old.train_dataloader().collate_fn, CropPadCollate)
+    with pytest.raises(S5GeoError, match="crop_order"):
+        _module(crop_order="crop")
