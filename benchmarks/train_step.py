@@ -60,7 +60,12 @@ def main() -> None:
     x_u = torch.rand(b, 3, s, s, device=device)
     pad = torch.zeros(b, s, s, dtype=torch.bool, device=device)
     pad[:, :, -s // 8 :] = True
-    batch = {"labeled": {"image": x_l, "mask": y_l}, "unlabeled": {"image": x_u, "padding": pad}}
+    x_mix = torch.rand(b, 3, s, s, device=device)  # the CutMix partner batch the datamodule writes
+    batch = {
+        "labeled": {"image": x_l, "mask": y_l},
+        "unlabeled": {"image": x_u, "padding": pad},
+        "unlabeled_mix": {"image": x_mix, "padding": pad},
+    }
 
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp)
 
