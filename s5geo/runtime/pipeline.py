@@ -43,7 +43,7 @@ ReadWindow = Callable[[Window, np.ndarray], np.ndarray]
 #: ``bands x n x width`` array per output kind.
 WriteRows = Callable[[int, dict[str, np.ndarray]], None]
 #: ``write_tile(row, col, arrays)`` receives one output tile at ``(row, col)``: one
-#: ``bands x h x w`` array per output kind.
+#: ``bands x h x w`` array per output kind, reused for later tiles once it returns.
 WriteTile = Callable[[int, int, dict[str, np.ndarray]], None]
 
 
@@ -165,8 +165,9 @@ def segment_windows(
 class _Tiles:
     """Encodes finished blocks into output tiles and writes each tile once, when all its rows are final.
 
-    Only tiles a block with a valid pixel touched are held (``every_tile``: all tiles), filled
-    first with what :func:`~s5geo.runtime.outputs.encode` gives pixels without data.
+    Only tiles a block with a valid pixel touched are held (``every_tile``: all tiles, and their
+    arrays are not reused, for writers that keep them), filled first with what
+    :func:`~s5geo.runtime.outputs.encode` gives pixels without data.
     """
 
     def __init__(
@@ -188,6 +189,9 @@ class _Tiles:
         empty = encode(np.zeros((channels, 1, 1), np.float32), np.zeros((1, 1), bool), specs, logits)
         self.fill = {key: value[:, 0, 0] for key, value in empty.items()}
         self.pending: dict[int, dict[int, dict[str, np.ndarray]]] = {}
+        # Written tiles' arrays, reused: a fresh allocation per tile leaves the C allocator holding
+        # memory it does not return.
+        self.free: dict[tuple[str, int, int], list[np.ndarray]] = {}
         self.next_row = 0  # first tile row not written yet
         self.n_rows = -(-grid.height // self.th)
         self.n_cols = -(-grid.width // self.tw)
@@ -197,10 +201,13 @@ class _Tiles:
         if tc not in row:
             h = min(self.th, self.grid.height - tr * self.th)
             w = min(self.tw, self.grid.width - tc * self.tw)
-            row[tc] = {
-                key: np.broadcast_to(fill[:, None, None], (len(fill), h, w)).astype(self.specs[key].dtype)
-                for key, fill in self.fill.items()
-            }
+            arrays = {}
+            for key, fill in self.fill.items():
+                spare = self.free.get((key, h, w))
+                array = spare.pop() if spare else np.empty((len(fill), h, w), self.specs[key].dtype)
+                array[...] = fill[:, None, None]
+                arrays[key] = array
+            row[tc] = arrays
         return row[tc]
 
     def put(self, block: Block) -> None:
@@ -232,6 +239,11 @@ class _Tiles:
                     self._tile(tr, tc)
             for tc, arrays in sorted(self.pending.pop(tr, {}).items()):
                 self.write(tr * self.th, tc * self.tw, arrays)
+                if not self.every_tile:
+                    for key, array in arrays.items():
+                        spare = self.free.setdefault((key, *array.shape[1:]), [])
+                        if len(spare) < self.n_cols:
+                            spare.append(array)
             self.next_row += 1
 
 

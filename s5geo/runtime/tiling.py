@@ -300,10 +300,15 @@ class StreamingStitcher:
         self._live_end = 0
         # Rows carried to the next row of windows (the overlap), per window column j: columns
         # [col_starts[j], col_starts[j + 1]), kept only where some weight was accumulated.
+        # _carry_keys[_carry_pos] is the first segment not yet copied whole into the working block.
         self._carry: dict[int, np.ndarray] = {}
         self._carry_keys: list[int] = []
+        self._carry_pos = 0
         self._next_carry: dict[int, np.ndarray] = {}
         self._next_keys: list[int] = []
+        # Consumed segments, reused for the next ones: allocating a fresh one per window leaves the
+        # C allocator holding memory it does not return.
+        self._free: list[np.ndarray] = []
         self._expected = (0, 0)
         self._window_ends = [c + ww for c in grid.col_starts]
 
@@ -316,7 +321,8 @@ class StreamingStitcher:
     @property
     def carry_nbytes(self) -> int:
         """Bytes held for the overlap rows carried between rows of windows."""
-        return sum(a.nbytes for a in self._carry.values()) + sum(a.nbytes for a in self._next_carry.values())
+        held = [*self._carry.values(), *self._next_carry.values(), *self._free]
+        return sum(a.nbytes for a in held)
 
     def _weight(self, i: int, j: int) -> np.ndarray:
         # Ramps are the same for all windows; ownership depends only on the owned ranges relative
@@ -405,12 +411,10 @@ class StreamingStitcher:
         """First window from ``j`` on that meets non-zero carried or working-block values."""
         if self._live_end > self._ws_col:
             return j
-        keys = self._carry_keys
         cols = self.grid.col_starts
-        first = bisect.bisect_left(keys, bisect.bisect_right(cols, self._ws_end) - 1)
-        if first == len(keys):
+        if self._carry_pos == len(self._carry_keys):
             return len(cols)
-        unconsumed = max(cols[keys[first]], self._ws_end)
+        unconsumed = max(cols[self._carry_keys[self._carry_pos]], self._ws_end)
         return max(j, bisect.bisect_right(self._window_ends, unconsumed))
 
     def _jump(self, i: int, j: int) -> None:
@@ -424,8 +428,9 @@ class StreamingStitcher:
         self._expected = (i, j)
 
     def _end_row(self, i: int) -> None:
-        self._carry, self._carry_keys = self._next_carry, self._next_keys
+        self._carry, self._carry_keys, self._carry_pos = self._next_carry, self._next_keys, 0
         self._next_carry, self._next_keys = {}, []
+        self._free.clear()
         self._expected = (i + 1, 0)
 
     def _step(self, window: Window, values: np.ndarray | None, mask: np.ndarray | None) -> list[Block]:
@@ -466,7 +471,14 @@ class StreamingStitcher:
                     data = acc[:-1, :n_final].copy()
                 blocks.append(Block(row, self._ws_col, data, weight))
         if live > 0 and n_final < window.height and acc[-1, n_final:].any():
-            self._next_carry[j] = acc[:, n_final:].copy()
+            rows = acc[:, n_final:]
+            spare = self._free.pop() if self._free else None
+            if spare is not None and spare.shape == rows.shape:
+                np.copyto(spare, rows)
+                rows = spare
+            else:
+                rows = rows.copy()
+            self._next_carry[j] = rows
             self._next_keys.append(j)
         if live > 0:
             # Shift the working block left by `width` columns.
@@ -495,18 +507,23 @@ class StreamingStitcher:
         if col_stop - self._ws_col > self._ws.shape[2]:
             raise AssertionError("working block too small")  # cannot happen with a valid grid
         keys, cols = self._carry_keys, self.grid.col_starts
-        k = bisect.bisect_left(keys, bisect.bisect_right(cols, start) - 1)
-        while k < len(keys) and cols[keys[k]] < col_stop:
-            seg_col = cols[keys[k]]
-            a, b = max(start, seg_col), min(col_stop, self._seg_end(keys[k]))
+        while self._carry_pos < len(keys) and cols[keys[self._carry_pos]] < col_stop:
+            key = keys[self._carry_pos]
+            seg_col, seg_end = cols[key], self._seg_end(key)
+            a, b = max(start, seg_col), min(col_stop, seg_end)
             if a < b:
-                segment = self._carry[keys[k]]
+                segment = self._carry[key]
                 rows = segment.shape[1]
                 self._ws[:, :rows, a - self._ws_col : b - self._ws_col] = segment[
                     :, :, a - seg_col : b - seg_col
                 ]
                 self._live_end = max(self._live_end, b)
-            k += 1
+            if seg_end > col_stop:
+                break
+            consumed = self._carry.pop(key)
+            if len(self._free) < 4:
+                self._free.append(consumed)
+            self._carry_pos += 1
         self._ws_end = col_stop
 
 
