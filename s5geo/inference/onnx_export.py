@@ -191,7 +191,7 @@ def export_onnx(
         if verify:
             # multiples of 32 suit every backbone's stride and patch size; one shape is not square
             half = max(32, window // 64 * 32)
-            sizes = [(1, window, window), (2, half, half + 32), (1, half + 32, window)]
+            sizes = [(1, window, window), (2, half, half + 32), (1, window + 32, half + 32)]
             try:
                 difference = verify_onnx(module, temp, sizes, metadata.in_channels)
             except S5GeoError:

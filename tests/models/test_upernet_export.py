@@ -162,3 +162,14 @@ def test_upernet_vit_exports_with_s5geo(tmp_path) -> None:
     path = export_onnx(model, metadata, tmp_path / "vit.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert_onnx_agrees(session, model, [(1, 3, 64, 64), (2, 3, 96, 96), (1, 3, 48, 112)])
+
+
+def test_upernet_resnet_exports_with_s5geo(tmp_path) -> None:
+    """The demo's architecture: ``export_onnx`` verifies it, and it agrees at three other sizes."""
+    torch.manual_seed(6)
+    model = build_model("upernet_resnet18", num_classes=3, channels=8).eval()
+    _randomise_bn(model)
+    nn.init.normal_(model.classifier.weight, std=1.0)
+    path = export_onnx(model, export_metadata("upernet_resnet18", 64), tmp_path / "resnet.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert_onnx_agrees(session, model, [(1, 3, 32, 32), (2, 3, 96, 96), (1, 3, 48, 112)])
