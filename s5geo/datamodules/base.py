@@ -30,20 +30,34 @@ CropOrder = Literal["rescale_then_crop", "crop_then_rescale"]
 CROP_ORDERS: tuple[str, ...] = ("rescale_then_crop", "crop_then_rescale")
 
 
+def instantiate(spec: Any, what: str = "dataset") -> Any:
+    """Return ``spec``, or the object a ``{"class_path", "init_args"}`` mapping describes.
+
+    Args:
+        spec: an object, or a mapping as LightningCLI configs write them.
+        what: what the spec is, for the error messages (``"dataset"``, ``"datamodule 'potsdam'"``).
+
+    Raises:
+        S5GeoError: the mapping has no ``class_path`` or it cannot be imported.
+    """
+    if not isinstance(spec, Mapping):
+        return spec
+    if "class_path" not in spec:
+        raise S5GeoError(f"{what} spec needs a 'class_path', got keys {sorted(spec)}")
+    path = str(spec["class_path"])
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise S5GeoError(f"{what}: class_path must be a dotted path, got {path!r}")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise S5GeoError(f"cannot import {what} class {path!r}: {error}") from error
+    return cls(**dict(spec.get("init_args") or {}))
+
+
 def instantiate_dataset(spec: Dataset | Mapping[str, Any]) -> Dataset:
     """Return a dataset given as an object or as a ``{"class_path", "init_args"}`` mapping."""
-    if isinstance(spec, Mapping):
-        if "class_path" not in spec:
-            raise S5GeoError(f"dataset spec needs a 'class_path', got keys {sorted(spec)}")
-        module_name, _, class_name = str(spec["class_path"]).rpartition(".")
-        if not module_name:
-            raise S5GeoError(f"class_path must be a dotted path, got {spec['class_path']!r}")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as error:
-            raise S5GeoError(f"cannot import dataset class {spec['class_path']!r}: {error}") from error
-        return cls(**dict(spec.get("init_args") or {}))
-    return spec
+    return instantiate(spec, "dataset")
 
 
 def _dataset_attr(dataset: Any, name: str) -> Any:

@@ -9,7 +9,6 @@ loader per dataset; :meth:`MultiDatasetDataModule.loader_names` says which datas
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
+from s5geo.datamodules.base import instantiate
 from s5geo.errors import S5GeoError
 
 Batch = dict[str, Any]
@@ -28,16 +28,7 @@ def instantiate_datamodule(spec: LightningDataModule | Mapping[str, Any], name: 
     Raises:
         S5GeoError: the mapping has no importable ``class_path``, or it is no datamodule.
     """
-    if isinstance(spec, Mapping):
-        path = str(spec.get("class_path", ""))
-        module_name, _, class_name = path.rpartition(".")
-        if not module_name:
-            raise S5GeoError(f"datamodule {name!r}: class_path must be a dotted path, got {path!r}")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as error:
-            raise S5GeoError(f"datamodule {name!r}: cannot import {path!r}: {error}") from error
-        spec = cls(**dict(spec.get("init_args") or {}))
+    spec = instantiate(spec, f"datamodule {name!r}")
     if not isinstance(spec, LightningDataModule):
         raise S5GeoError(f"datamodule {name!r} is a {type(spec).__name__}, not a LightningDataModule")
     return spec

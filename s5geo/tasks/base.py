@@ -227,11 +227,10 @@ class BaseSegmentationTask(LightningModule):
             S5GeoError: if the file or name is unknown, unreadable, or nothing of it fits the network.
         """
         from s5geo.models.checkpoints import ENCODER_ONLY_KINDS, CheckpointError
-        from s5geo.models.checkpoints import load_pretrained as load_into
 
         path, layout = _resolve_init_from(source)
         try:
-            report = load_into(self.model, path, kind=layout)
+            report = self._load_weights(path, layout)
         except CheckpointError as error:
             raise S5GeoError(f"init_from: {error}") from error
         if not report.loaded:
@@ -266,7 +265,14 @@ class BaseSegmentationTask(LightningModule):
         )
         return self.init_report
 
+    def _load_weights(self, path: str | Path, layout: str | None) -> Any:
+        """Load a checkpoint file into the network; return the :class:`LoadReport`."""
+        from s5geo.models.checkpoints import load_pretrained as load_into
+
+        return load_into(self.model, path, kind=layout)
+
     def _classifier_keys(self) -> list[str]:
+        """Network keys of the classifier (left out of the transfer check; re-initialised)."""
         classifier = getattr(self.model, "classifier", None)
         if not isinstance(classifier, nn.Module):
             return []

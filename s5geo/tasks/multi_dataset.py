@@ -20,7 +20,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from s5geo.errors import S5GeoError
@@ -29,7 +28,7 @@ from s5geo.metadata import ModelMetadata
 from s5geo.models.upernet_mdf import MultiDatasetUPerNet
 from s5geo.models.vit_moe import MoEUPerNet
 from s5geo.tasks import evaluation
-from s5geo.tasks.base import BaseSegmentationTask, _resolve_init_from
+from s5geo.tasks.base import BaseSegmentationTask
 from s5geo.tasks.metrics import SegmentationMetrics
 
 
@@ -160,51 +159,13 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
         return losses["loss"]
 
     # --------------------------------------------------------------- fine-tuning
-    def load_pretrained(self, source: str | Path) -> dict[str, list[str]]:
-        """Load weights into every dataset's network (:meth:`MultiDatasetUPerNet.load_pretrained`).
+    def _load_weights(self, path: str | Path, layout: str | None) -> Any:
+        """Load weights into every dataset's network (:meth:`MultiDatasetUPerNet.load_pretrained`)."""
+        return self.network.load_pretrained(path, kind=layout)
 
-        Args:
-            source: a registered weights name or a checkpoint file, read with ``weights_only=True``.
-
-        Returns:
-            ``{"transferred": [...], "skipped": [...], "missing": [...]}`` in network key names.
-
-        Raises:
-            S5GeoError: if the file or name is unknown, unreadable, or nothing of it fits the network.
-        """
-        from s5geo.models.checkpoints import ENCODER_ONLY_KINDS, CheckpointError
-
-        path, layout = _resolve_init_from(source)
-        try:
-            report = self.network.load_pretrained(path, kind=layout)
-        except CheckpointError as error:
-            raise S5GeoError(f"init_from: {error}") from error
-        if not report.loaded:
-            raise S5GeoError(
-                f"{path}: no tensor of the checkpoint matches the network ({report.kind} layout)"
-            )
-        mismatched = [k for k, _, _ in report.mismatched]
-        missing = sorted({*report.missing, *mismatched})
-        self.init_report = {
-            "transferred": report.loaded,
-            "skipped": [*report.unexpected, *mismatched],
-            "missing": missing,
-        }
-        not_transferred = [k for k in missing if not k.startswith("classifiers.")]
-        if report.kind in ENCODER_ONLY_KINDS:
-            not_transferred = [k for k in not_transferred if self._is_encoder_param(k)]
-        if not_transferred:
-            rank_zero_warn(
-                f"init_from {path}: {len(not_transferred)} of {len(self.model.state_dict())} network "
-                f"tensors were not in the checkpoint (e.g. {not_transferred[:4]}); is it the same "
-                f"model ({self.hparams.get('model')})?"
-            )
-        rank_zero_info(
-            f"init_from {path} ({report.kind}): loaded {len(report.loaded)} tensors, "
-            f"{len(report.adapted)} adapted, {len(report.dropped)} dropped, "
-            f"{len(self.init_report['skipped'])} skipped, {len(missing)} left as initialised"
-        )
-        return self.init_report
+    def _classifier_keys(self) -> list[str]:
+        """Keys of every dataset's classifier."""
+        return [k for k in self.model.state_dict() if k.startswith("classifiers.")]
 
     def setup(self, stage: str) -> None:
         """Check the datamodule's datasets against the network's, then load ``init_from`` (in ``fit``)."""
