@@ -189,9 +189,10 @@ def export_onnx(
             raise S5GeoError(f"cannot export the model to ONNX: {first}") from error
         _finalise(temp, metadata)
         if verify:
-            # multiples of 32 suit every backbone's stride and patch size; one shape is not square
+            # multiples of 32 suit every backbone's stride and patch size; one shape is not square and
+            # at least 256 px tall: a graph traced on small windows can keep shapes larger inputs break
             half = max(32, window // 64 * 32)
-            sizes = [(1, window, window), (2, half, half + 32), (1, window + 32, half + 32)]
+            sizes = [(1, window, window), (2, half, half + 32), (1, max(window + 32, 256), half + 32)]
             try:
                 difference = verify_onnx(module, temp, sizes, metadata.in_channels)
             except S5GeoError:
