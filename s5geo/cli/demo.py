@@ -15,9 +15,9 @@ def main(argv: list[str]) -> int:
     """Run the demo and print its summary."""
     parser = command_parser(
         "demo",
-        "Run S5 (FixMatch on labeled + unlabeled images) against supervised-only training, both "
-        "from ImageNet weights, on the Dubai aerial sample, and segment + vectorize the NC Landsat scene. "
-        "About 10 minutes on 2 CPU cores.",
+        "Run S5 (FixMatch on labeled + unlabeled images, continuing from the supervised network) "
+        "against supervised-only training from ImageNet weights, on the Dubai aerial sample, and "
+        "segment + vectorize the NC Landsat scene. About 10 minutes on 2 CPU cores.",
     )
     parser.add_argument(
         "--output", type=Path, default=Path("s5geo-demo"), help="output folder (default: %(default)s)"
