@@ -148,3 +148,48 @@ def test_cancel_leaves_no_output(provider, raster, tmp_path, qgis_new_project) -
     assert feedback.reports == 1  # stopped right after the first batch
     assert list(output_dir.iterdir()) == []
     assert QgsProject.instance().mapLayers() == {}
+
+
+def test_sparse_vrt_is_skipped_in_bulk_and_written_sparse(provider, raster, tmp_path) -> None:
+    """A 30,000 px square VRT holding the test raster: only the data is read, predicted and written."""
+    from osgeo import gdal
+
+    source = gdal.Open(str(raster))
+    size, offset = 30_000, (12_345, 20_011)  # (row, col), not on the window grid
+    gt = list(source.GetGeoTransform())
+    gt[0] -= offset[1] * gt[1]
+    gt[3] -= offset[0] * gt[5]
+    vrt = gdal.GetDriverByName("VRT").Create(str(tmp_path / "sparse.vrt"), size, size, 0)
+    vrt.SetGeoTransform(gt)
+    vrt.SetProjection(source.GetProjection())
+    height, width = source.RasterYSize, source.RasterXSize
+    for band in range(1, source.RasterCount + 1):
+        vrt.AddBand(gdal.GDT_UInt16)
+        target = vrt.GetRasterBand(band)
+        target.SetNoDataValue(0)
+        target.SetMetadataItem(
+            "source_0",
+            f"<SimpleSource><SourceFilename>{raster}</SourceFilename><SourceBand>{band}</SourceBand>"
+            f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+            f'<DstRect xOff="{offset[1]}" yOff="{offset[0]}" xSize="{width}" ySize="{height}"/>'
+            "</SimpleSource>",
+            "new_vrt_sources",
+        )
+    vrt = None
+    output = tmp_path / "classes.tif"
+    processing.run(
+        "s5geo:segment", {"INPUT": str(tmp_path / "sparse.vrt"), "MODEL": str(MODEL), "OUTPUT": str(output)}
+    )
+
+    result = gdal.Open(str(output))
+    band = result.GetRasterBand(1)
+    assert (result.RasterXSize, result.RasterYSize) == (size, size)
+    inside = band.ReadAsArray(offset[1], offset[0], width, height)
+    np.testing.assert_array_equal(inside, expected_classes(band_values()))
+    assert (band.ReadAsArray(0, 0, 512, 512) == 255).all()
+    # Tiles away from the data were never written: the file holds a few tiles, not 30,000 px squared.
+    block = band.GetBlockSize()[0]
+    assert band.GetMetadataItem("BLOCK_OFFSET_0_0", "TIFF") in (None, "", "0")
+    written = band.GetMetadataItem(f"BLOCK_OFFSET_{offset[1] // block}_{offset[0] // block}", "TIFF")
+    assert written not in (None, "", "0")
+    assert output.stat().st_size < 1_000_000

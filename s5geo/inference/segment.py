@@ -47,7 +47,7 @@ from s5geo.runtime.bands import (
     resolution_warning,
     select_bands,
 )
-from s5geo.runtime.outputs import OutputSpec, output_specs
+from s5geo.runtime.outputs import OUTPUT_TILE, OutputSpec, output_specs, output_tile_size
 from s5geo.runtime.pipeline import segment_windows
 from s5geo.runtime.predictor import Predictor
 from s5geo.runtime.tiling import BLEND_MODES, BlendMode, RegionTest, Window, WindowGrid
@@ -63,22 +63,10 @@ ProbabilityDtype = Literal["uint8", "float16"]
 #: integer to GDAL as bytes (and refuses strings such as "512MB"); a cache of a few bytes makes
 #: compressed formats (JPEG2000) decode every block again for every window.
 DEFAULT_GDAL_CACHEMAX = 512 * 1024 * 1024
-_TILE = 256
-#: Most tiles an output GeoTIFF gets: libtiff holds two 8-byte offsets per tile in memory while
-#: writing (a 2,000,000 px square in 256 px tiles would need 1 GB for them). Larger rasters get
-#: larger tiles (512, 1024, ... px).
-MAX_TILES = 2**20
+_TILE = OUTPUT_TILE
 #: Block size of the COGs written with ``cog=True``; rasters that need larger tiles are too large
 #: for a COG with overviews and stay tiled GeoTIFFs.
 _COG_BLOCK = 512
-
-
-def output_tile_size(height: int, width: int) -> int:
-    """Tile side of the output GeoTIFFs: 256 px, doubled until the raster has at most :data:`MAX_TILES`."""
-    tile = _TILE
-    while math.ceil(height / tile) * math.ceil(width / tile) > MAX_TILES:
-        tile *= 2
-    return tile
 
 
 def segment_raster(
@@ -124,8 +112,9 @@ def segment_raster(
             ``<output stem>_confidence.tif``, a path writes there.
         overwrite: replace existing outputs instead of raising :class:`OutputExistsError`.
         cog: write Cloud Optimized GeoTIFFs (with overviews). Rasters too large for 512 px COG
-            tiles (more than :data:`MAX_TILES` of them, beyond about 524,000 px square) are
-            written as tiled, sparse GeoTIFFs without overviews instead, with a warning.
+            tiles (more than :data:`~s5geo.runtime.outputs.MAX_TILES` of them, beyond about
+            524,000 px square) are written as tiled, sparse GeoTIFFs without overviews instead,
+            with a warning.
         progress: show a progress bar.
         nodata: class-map value for pixels without data (must not be a class id).
         scale: the raster's value for full brightness / reflectance 1 (e.g. 10000 for Sentinel-2

@@ -17,7 +17,6 @@ the arrays :func:`encode` returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -162,33 +161,17 @@ def encode(
     return out
 
 
-class RowWriter:
-    """Writes full-width rows in whole blocks of ``block`` rows (the last one may be shorter).
+#: Smallest tile side of the output GeoTIFFs.
+OUTPUT_TILE = 256
+#: Most tiles an output GeoTIFF gets: libtiff holds two 8-byte offsets per tile in memory while
+#: writing (a 2,000,000 px square in 256 px tiles would need 1 GB for them). Larger rasters get
+#: larger tiles (512, 1024, ... px).
+MAX_TILES = 2**20
 
-    Writing whole tile rows keeps GDAL from holding partially written tiles.
 
-    Args:
-        write: ``write(row, data)`` writes ``bands x n x width`` data starting at ``row``.
-        height: raster height.
-        block: rows per tile (block height of the output).
-    """
-
-    def __init__(self, write: Callable[[int, np.ndarray], None], height: int, block: int) -> None:
-        self.write = write
-        self.height = height
-        self.block = max(1, int(block))
-        self.written = 0
-        self.pending: list[np.ndarray] = []
-
-    def push(self, rows: np.ndarray) -> None:
-        """Queue the next rows (``bands x n x width``) and write every complete block."""
-        self.pending.append(rows)
-        buffered = sum(p.shape[1] for p in self.pending)
-        end = self.written + buffered
-        if end < self.height and buffered < self.block:
-            return
-        data = np.concatenate(self.pending, axis=1) if len(self.pending) > 1 else self.pending[0]
-        n = buffered if end >= self.height else (buffered // self.block) * self.block
-        self.write(self.written, data[:, :n])
-        self.written += n
-        self.pending = [data[:, n:]] if n < buffered else []
+def output_tile_size(height: int, width: int) -> int:
+    """Tile side of the output GeoTIFFs: 256 px, doubled until the raster has at most :data:`MAX_TILES`."""
+    tile = OUTPUT_TILE
+    while -(-height // tile) * -(-width // tile) > MAX_TILES:
+        tile *= 2
+    return tile

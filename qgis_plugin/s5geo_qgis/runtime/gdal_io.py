@@ -15,6 +15,8 @@ from .shared import METADATA_KEY, ModelMetadata, outputs
 OutputSpec = outputs.OutputSpec
 
 CREATION_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+#: Segmentation outputs: tiles never written (no data there) read back as nodata.
+SPARSE_OPTIONS = ["SPARSE_OK=TRUE", "ZLEVEL=1"]
 
 
 class RasterError(RuntimeError):
@@ -59,9 +61,20 @@ def create_like(
 
 
 def create_output(source: gdal.Dataset, path: Path, spec: OutputSpec) -> gdal.Dataset:
-    """Create an output raster of the s5geo core's kind ``spec`` (type, nodata, tags, colours)."""
+    """Create an output raster of the s5geo core's kind ``spec`` (type, nodata, tags, colours).
+
+    The GeoTIFF is sparse (tiles never written read back as nodata) and its tiles are those
+    ``s5geo segment`` uses (:func:`outputs.output_tile_size`: larger for huge rasters).
+    """
     data_type = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}[spec.dtype]
-    options = [*CREATION_OPTIONS, *([f"NBITS={spec.nbits}", "PREDICTOR=3"] if spec.nbits else [])]
+    tile = outputs.output_tile_size(source.RasterYSize, source.RasterXSize)
+    options = [
+        *CREATION_OPTIONS,
+        *SPARSE_OPTIONS,
+        f"BLOCKXSIZE={tile}",
+        f"BLOCKYSIZE={tile}",
+        *([f"NBITS={spec.nbits}", "PREDICTOR=3"] if spec.nbits else []),
+    ]
     dataset = create_like(source, path, data_type, spec.count, options)
     for index, description in enumerate(spec.descriptions, start=1):
         band = dataset.GetRasterBand(index)

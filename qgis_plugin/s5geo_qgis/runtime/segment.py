@@ -88,12 +88,16 @@ class _Reader:
             valid &= np.all(np.isfinite(out), axis=0)
         return valid
 
-    def has_data(self, window: Window) -> bool:
-        """False only where GDAL knows the window holds no data (sparse files, VRT gaps)."""
+    def region_has_data(self, row: int, col: int, height: int, width: int) -> bool:
+        """False only where GDAL knows the region holds no data (sparse files, VRT gaps).
+
+        The pipeline asks about whole rows and runs of windows first, so empty parts of a huge
+        raster are skipped in a few calls.
+        """
         if not self.skippable:
             return True
         for band in self.bands:
-            flags, _ = band.GetDataCoverageStatus(window.col, window.row, window.width, window.height)
+            flags, _ = band.GetDataCoverageStatus(col, row, width, height)
             if (
                 not flags & gdal.GDAL_DATA_COVERAGE_STATUS_EMPTY
                 or flags & gdal.GDAL_DATA_COVERAGE_STATUS_DATA
@@ -161,14 +165,11 @@ def segment(
     try:
         for key, spec in specs.items():
             datasets[key] = gdal_io.create_output(dataset, partials[key], spec)
-        writers = {
-            key: outputs.RowWriter(_band_writer(ds), grid.height, ds.GetRasterBand(1).GetBlockSize()[1])
-            for key, ds in datasets.items()
-        }
+        tile = tuple(datasets["classes"].GetRasterBand(1).GetBlockSize()[::-1])
 
-        def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
+        def write_tile(row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
             for key, data in arrays.items():
-                writers[key].push(data)
+                _write(datasets[key], row, col, data)
 
         try:
             pipeline.segment_windows(
@@ -176,10 +177,11 @@ def segment(
                 reader.read,
                 model,  # type: ignore[arg-type]
                 specs,
-                write_rows,
                 batch_size=max(1, int(batch_size)),
                 blend=blend,  # type: ignore[arg-type]
-                has_data=reader.has_data,
+                region_has_data=reader.region_has_data,
+                write_tile=write_tile,
+                tile_size=tile,
                 progress=None if progress is None else lambda done, total: progress(100.0 * done / total),
                 is_canceled=is_canceled,
             )
@@ -207,10 +209,8 @@ def segment(
     )
 
 
-def _band_writer(dataset: gdal.Dataset) -> Callable[[int, np.ndarray], None]:
-    def write(row: int, data: np.ndarray) -> None:
-        for index in range(data.shape[0]):
-            if dataset.GetRasterBand(index + 1).WriteArray(data[index], 0, row) != 0:
-                raise gdal_io.RasterError(f"GDAL write failed: {gdal.GetLastErrorMsg()}")
-
-    return write
+def _write(dataset: gdal.Dataset, row: int, col: int, data: np.ndarray) -> None:
+    """Write ``bands x h x w`` data at ``(row, col)``."""
+    for index in range(data.shape[0]):
+        if dataset.GetRasterBand(index + 1).WriteArray(data[index], col, row) != 0:
+            raise gdal_io.RasterError(f"GDAL write failed: {gdal.GetLastErrorMsg()}")
