@@ -112,8 +112,15 @@ def make_predictor(
 
         return OnnxPredictor(model, metadata, device=device)
     if isinstance(model, (str, Path)):
-        from s5geo.inference.loading import load_model
+        from s5geo.inference.loading import load_model, read_checkpoint_metadata
+        from s5geo.metadata import CHECKPOINT_DATASETS_KEY
 
+        datasets = read_checkpoint_metadata(model, CHECKPOINT_DATASETS_KEY)
+        if datasets and len(datasets) > 1:
+            raise S5GeoError(
+                f"{model}: a multi-dataset checkpoint ({', '.join(datasets)}); export one dataset with "
+                f"`s5geo export {model} --head NAME -o NAME.onnx` and segment with that file"
+            )
         module, stored = load_model(model)
         return TorchPredictor(module, metadata or stored, device=device)
     if isinstance(model, nn.Module):

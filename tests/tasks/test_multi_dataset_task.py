@@ -17,6 +17,7 @@ from trainer_helpers import quiet_trainer
 from s5geo.cli.main import main as s5geo_main
 from s5geo.datamodules import MultiDatasetDataModule
 from s5geo.errors import S5GeoError
+from s5geo.inference.predictor import make_predictor
 from s5geo.metadata import CHECKPOINT_METADATA_KEY, METADATA_KEY, ModelMetadata
 from s5geo.models.vit_moe import MoEUPerNet
 from s5geo.tasks import BaseSegmentationTask, MultiDatasetSegmentation, evaluation
@@ -214,6 +215,8 @@ def test_checkpoint_records_every_dataset_and_exports_one(tmp_path: Path) -> Non
     assert ModelMetadata.from_json(props[METADATA_KEY]).classes == recorded["alpha"]["classes"]
     assert s5geo_main(["export", str(path), "-o", str(tmp_path / "none.onnx")]) != 0
     assert not (tmp_path / "none.onnx").exists()
+    with pytest.raises(S5GeoError, match=r"multi-dataset checkpoint \(alpha, beta\); export one dataset"):
+        make_predictor(path)
 
     # fine-tuning again starts from the whole multi-dataset checkpoint
     again = _task(init_from=str(path))
