@@ -8,6 +8,7 @@ import pytest
 import rasterio
 
 from s5geo.cli.main import main
+from s5geo.datasets.geo import NC_LANDSAT_CLASSES
 from s5geo.demo import run_demo, sample_data_root
 from s5geo.demo.steps import folder_lock
 from s5geo.errors import S5GeoError
@@ -41,15 +42,7 @@ def test_demo_writes_every_output(demo_output: Path) -> None:
         assert out.dtypes[0] == "uint8"
     polygons = gpd.read_file(demo_output / "landsat_landcover.gpkg")
     assert len(polygons) > 0
-    assert set(polygons["class_name"]) <= {
-        "developed",
-        "agriculture",
-        "herbaceous",
-        "shrubland",
-        "forest",
-        "water",
-        "sediment",
-    }
+    assert set(polygons["class_name"]) <= set(NC_LANDSAT_CLASSES)
     report = (demo_output / "report.md").read_text()
     assert "supervised only" in report and "S5" in report and "mIoU" in report
 

@@ -10,6 +10,7 @@ import onnx
 import pytest
 import rasterio
 import torch
+from raster_helpers import write_raster
 from rasterio.transform import from_origin
 
 from s5geo.cli.main import main as s5geo_main
@@ -43,19 +44,10 @@ def test_exported_model_carries_band_names_and_segment_uses_them(tmp_path: Path,
 
     # A 4-band raster stored R, G, B, NIR with named bands: the model reads bands 4, 1, 2.
     data = np.random.default_rng(3).integers(1, 250, size=(4, 80, 70)).astype(np.uint8)
-    raster = tmp_path / "rgbn.tif"
-    with rasterio.open(
-        raster,
-        "w",
-        driver="GTiff",
-        width=70,
-        height=80,
-        count=4,
-        dtype="uint8",
-        crs="EPSG:32632",
-        transform=from_origin(500_000, 5_400_000, 0.1, 0.1),
-    ) as dst:
-        dst.write(data)
+    raster = write_raster(
+        tmp_path / "rgbn.tif", data, crs="EPSG:32632", transform=from_origin(500_000, 5_400_000, 0.1, 0.1)
+    )
+    with rasterio.open(raster, "r+") as dst:
         dst.descriptions = ("Red", "Green", "Blue", "NIR")
     common = ["--model", str(model), "--no-progress", "--device", "cpu"]
     capfd.readouterr()

@@ -108,23 +108,8 @@ def test_outputs_encode_the_cli_contract() -> None:
 
 def test_onnx_segment_does_not_import_torch(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    import rasterio
-    from rasterio.transform import from_origin
-
     data = np.random.default_rng(2).integers(1, 250, size=(3, 40, 50)).astype(np.uint8)
-    raster = tmp_path / "in.tif"
-    with rasterio.open(
-        raster,
-        "w",
-        driver="GTiff",
-        width=50,
-        height=40,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:32119",
-        transform=from_origin(600_000, 250_000, 30, 30),
-    ) as dst:
-        dst.write(data)
+    raster = _write(tmp_path / "in.tif", data)
     script = (
         "import sys\n"
         "from s5geo.cli.main import main\n"
