@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from s5geo.runtime.predictor import PRECISIONS
+
 
 def command_parser(command: str, description: str) -> argparse.ArgumentParser:
     """Return an empty argument parser for ``s5geo <command>``."""
@@ -16,7 +18,7 @@ def command_parser(command: str, description: str) -> argparse.ArgumentParser:
 
 
 def add_window_options(parser: argparse.ArgumentParser, batch_size: int, unit: str) -> None:
-    """Add ``--window``, ``--overlap``, ``--batch-size``, ``--blend``, ``--device`` and ``--no-progress``.
+    """Add the sliding-window, device and progress options (``--window`` ... ``--no-progress``).
 
     Args:
         parser: the command's parser.
@@ -35,6 +37,12 @@ def add_window_options(parser: argparse.ArgumentParser, batch_size: int, unit: s
         help="how overlapping windows are merged (cosine)",
     )
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda:0...")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="PyTorch models: fp32, or bf16/fp16 autocast (faster on recent GPUs) (fp32)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -15,11 +15,12 @@ from torch import nn
 
 from s5geo.errors import S5GeoError
 from s5geo.metadata import ModelMetadata
-from s5geo.runtime.predictor import Predictor
+from s5geo.runtime.predictor import Predictor, check_precision, fixed_precision
 
 __all__ = ["Predictor", "TorchPredictor", "describe_device", "make_predictor", "resolve_device"]
 
 logger = logging.getLogger("s5geo.inference")
+_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -57,7 +58,7 @@ class TorchPredictor:
         module: the network (set to eval mode and moved to ``device``).
         metadata: the model metadata.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-        half: run in float16 autocast on CUDA.
+        precision: ``fp32``, or ``bf16`` / ``fp16`` autocast (the logits come back as float32).
     """
 
     def __init__(
@@ -65,13 +66,16 @@ class TorchPredictor:
         module: nn.Module,
         metadata: ModelMetadata,
         device: str | torch.device = "auto",
-        half: bool = False,
+        precision: str = "fp32",
     ) -> None:
+        check_precision(precision)
         self.device = resolve_device(device)
         self.device_name = describe_device(self.device)
+        if precision != "fp32":
+            self.device_name += f", {precision}"
         self.module = module.eval().to(self.device)
         self.metadata = metadata
-        self.half = half and self.device.type == "cuda"
+        self.dtype = _AUTOCAST[precision]
         self.returns_logits = True
 
     @torch.inference_mode()
@@ -79,7 +83,7 @@ class TorchPredictor:
         """See :meth:`Predictor.predict`."""
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
         x = x.to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             logits = self.module(x)
         if isinstance(logits, dict):  # e.g. torchvision segmentation models
             logits = logits["out"]
@@ -95,6 +99,7 @@ def make_predictor(
     model: Predictor | nn.Module | str | Path,
     metadata: ModelMetadata | None = None,
     device: str = "auto",
+    precision: str = "fp32",
 ) -> Predictor:
     """Wrap ``model`` into a :class:`Predictor`.
 
@@ -103,11 +108,14 @@ def make_predictor(
             checkpoint or of an exported ``.onnx`` model (run with ONNX Runtime).
         metadata: overrides the metadata stored with the model.
         device: device for PyTorch models.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (PyTorch models only).
 
     Returns:
         The predictor.
     """
-    if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
+    onnx = isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx"
+    check_precision(precision, fixed_precision(model))
+    if onnx:
         from s5geo.runtime.onnx import OnnxPredictor
 
         return OnnxPredictor(model, metadata, device=device)
@@ -122,11 +130,11 @@ def make_predictor(
                 f"`s5geo export {model} --head NAME -o NAME.onnx` and segment with that file"
             )
         module, stored = load_model(model)
-        return TorchPredictor(module, metadata or stored, device=device)
+        return TorchPredictor(module, metadata or stored, device=device, precision=precision)
     if isinstance(model, nn.Module):
         if metadata is None:
             raise S5GeoError("a ModelMetadata is required to predict with a plain nn.Module")
-        return TorchPredictor(model, metadata, device=device)
+        return TorchPredictor(model, metadata, device=device, precision=precision)
     if isinstance(model, Predictor):
         if metadata is not None:
             model.metadata = metadata

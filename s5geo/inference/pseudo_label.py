@@ -96,6 +96,7 @@ def pseudo_label(
     background: int = 0,
     batch_size: int = 8,
     device: str = "auto",
+    precision: str = "fp32",
     window_size: int | None = None,
     overlap: float | None = None,
     blend: BlendMode = "cosine",
@@ -117,6 +118,7 @@ def pseudo_label(
         background: class id that does not count as foreground.
         batch_size: images (or windows of large images) per forward pass.
         device: ``auto``, ``cpu``, ``cuda``...
+        precision: ``fp32``, or ``bf16`` / ``fp16`` autocast (PyTorch models).
         window_size: window for images larger than it (default: metadata).
         overlap: overlap for large images (default: metadata).
         blend: blend mode for large images.
@@ -146,7 +148,7 @@ def pseudo_label(
     removed = remove_stale_temps_under(output_dir)
     if removed:
         logger.info("removed %d temporary files left by an interrupted run", removed)
-    predictor = make_predictor(model, metadata, device=device)
+    predictor = make_predictor(model, metadata, device=device, precision=precision)
     meta = predictor.metadata
     window = int(meta.window_size if window_size is None else window_size)
     palette = [v for color in meta.colors for v in color]

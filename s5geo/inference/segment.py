@@ -49,7 +49,7 @@ from s5geo.runtime.bands import (
 )
 from s5geo.runtime.outputs import OUTPUT_TILE, OutputSpec, output_specs, output_tile_size
 from s5geo.runtime.pipeline import segment_windows
-from s5geo.runtime.predictor import Predictor
+from s5geo.runtime.predictor import Predictor, check_precision, fixed_precision
 from s5geo.runtime.tiling import BLEND_MODES, BlendMode, RegionTest, Window, WindowGrid
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ def segment_raster(
     batch_size: int = 4,
     blend: BlendMode = "cosine",
     device: str = "auto",
+    precision: str = "fp32",
     probabilities: ProbabilityDtype | None = None,
     probabilities_path: str | Path | None = None,
     confidence: bool | str | Path | None = None,
@@ -106,6 +107,8 @@ def segment_raster(
         blend: ``none`` (each pixel from the window with the nearest centre), ``linear``,
             ``cosine``.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``...
+        precision: ``fp32``, or ``bf16`` / ``fp16`` autocast for PyTorch models (faster on GPUs
+            with tensor cores; blending and outputs stay float32).
         probabilities: also write per-class probabilities as ``uint8`` (0-255) or ``float16``.
         probabilities_path: where (default ``<output stem>_probabilities.tif``).
         confidence: also write the top-class probability (uint8 1-255, nodata 0); ``True`` writes
@@ -130,6 +133,7 @@ def segment_raster(
         raise S5GeoError(f"probabilities must be 'uint8' or 'float16', got {probabilities!r}")
     if batch_size < 1:
         raise S5GeoError(f"batch size must be positive, got {batch_size}")
+    check_precision(precision, fixed_precision(model))
     output = Path(output)
     targets: dict[str, Path] = {"classes": output}
     if probabilities is not None:
@@ -174,7 +178,7 @@ def segment_raster(
             for path in targets.values():
                 if local:
                     _check_not_a_source(path, src)
-            predictor = _make_predictor(model, metadata, device)
+            predictor = _make_predictor(model, metadata, device, precision)
             if scale is not None:
                 predictor.metadata = rescale(predictor.metadata, scale)
             logger.info("segmenting %s on %s", source, predictor.device_name)
@@ -237,7 +241,7 @@ def _bands_from_names(metadata: ModelMetadata, src: Any, source: str) -> list[in
     return matched
 
 
-def _make_predictor(model: Any, metadata: ModelMetadata | None, device: str) -> Predictor:
+def _make_predictor(model: Any, metadata: ModelMetadata | None, device: str, precision: str) -> Predictor:
     """Wrap ``model`` into a predictor; ONNX files and predictors never import torch."""
     if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".onnx":
         from s5geo.runtime.onnx import OnnxPredictor
@@ -249,7 +253,7 @@ def _make_predictor(model: Any, metadata: ModelMetadata | None, device: str) -> 
         return model
     from s5geo.inference.predictor import make_predictor
 
-    return make_predictor(model, metadata, device=device)
+    return make_predictor(model, metadata, device=device, precision=precision)
 
 
 def _temp_path(final: Path) -> Path:
