@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from s5geo._version import __version__
 from s5geo.errors import S5GeoError
+from s5geo.inference.allocator import keep_large_buffers
 
 #: Subcommands handled by LightningCLI.
 LIGHTNING_COMMANDS: dict[str, str] = {
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     command, rest = args[0], args[1:]
+    keep_large_buffers()  # this process is ours: CPU forwards and backwards without page faults
     try:
         if command in LIGHTNING_COMMANDS:
             from s5geo.cli.lightning import run_lightning_cli

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from s5geo.errors import S5GeoError
+from s5geo.inference.allocator import keep_large_buffers
 from s5geo.metadata import ModelMetadata
 from s5geo.runtime.predictor import Predictor, check_precision, fixed_precision
 
@@ -59,6 +60,8 @@ class TorchPredictor:
         metadata: the model metadata.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         precision: ``fp32``, or ``bf16`` / ``fp16`` autocast (the logits come back as float32).
+
+    On the CPU it calls :func:`~s5geo.inference.allocator.keep_large_buffers` (process-wide).
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class TorchPredictor:
         check_precision(precision)
         self.device = resolve_device(device)
         self.device_name = describe_device(self.device)
+        if self.device.type == "cpu":
+            keep_large_buffers()
         if precision != "fp32":
             self.device_name += f", {precision}"
         self.module = module.eval().to(self.device)

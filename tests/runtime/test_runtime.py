@@ -13,7 +13,7 @@ import pytest
 from s5geo.metadata import ModelMetadata
 from s5geo.runtime.arrays import predict_array
 from s5geo.runtime.outputs import encode, output_specs
-from s5geo.runtime.tiling import StreamingStitcher, WindowGrid, iter_windows
+from s5geo.runtime.tiling import StreamingStitcher, WindowGrid, argmax, iter_windows
 
 REPO = Path(__file__).resolve().parents[2]
 ONNX_MODEL = REPO / "qgis_plugin" / "tests" / "data" / "tiny_model.onnx"
@@ -266,3 +266,12 @@ def test_segment_picks_bands_by_their_descriptions(tmp_path: Path, capfd) -> Non
     ):
         np.testing.assert_array_equal(auto.read(1), chosen.read(1))
         assert (auto.read(1) != unnamed.read(1)).any()  # bands 1, 2, 3 give another map
+
+
+@pytest.mark.parametrize("k", [1, 2, 6, 17])
+def test_argmax_matches_numpy_with_ties(k) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 3, size=(k, 37, 53)).astype(np.float32)  # many ties: first max wins
+    index = argmax(scores)
+    assert index.dtype == np.uint8
+    np.testing.assert_array_equal(index, np.argmax(scores, axis=0))
