@@ -4,11 +4,10 @@ Three stages overlap: a reader thread reads and normalises the next batch of win
 thread runs the model, and a writer thread stitches, encodes and hands finished rows to the
 caller's writer. At most one batch waits in each stage, so memory stays bounded; the windows are
 generated lazily (:func:`~s5geo.runtime.tiling.iter_windows`), so it does not grow with the number
-of windows either. Windows without valid data are never predicted, and windows a cheap
-``has_data`` test rules out are not even read. A ``region_has_data`` test rules out whole rows and
-runs of windows at once, and with a tile writer (``write_tile``) only output tiles holding a valid
-pixel are written: the parts of a sparse raster without data cost neither time nor memory, and a
-sparse output file (GeoTIFF ``SPARSE_OK``) reads them back as nodata.
+of windows either. Windows without valid data are never predicted; a ``region_has_data`` test
+rules out whole rows and runs of windows at once, before they are read. Only output tiles holding a
+valid pixel are handed to the writer: the parts of a sparse raster without data cost neither time
+nor memory, and a sparse output file (GeoTIFF ``SPARSE_OK``) reads them back as nodata.
 
 The pipeline does no file I/O itself: ``s5geo segment`` plugs in rasterio, the QGIS plugin GDAL.
 """
@@ -39,9 +38,6 @@ from s5geo.runtime.tiling import (
 #: ``read(window, out)`` fills ``out`` (float32 ``C x h x w`` raw values of the selected bands) and
 #: returns the ``h x w`` boolean mask of pixels with data.
 ReadWindow = Callable[[Window, np.ndarray], np.ndarray]
-#: ``write_rows(row, arrays)`` receives full-width rows starting at ``row``: one
-#: ``bands x n x width`` array per output kind.
-WriteRows = Callable[[int, dict[str, np.ndarray]], None]
 #: ``write_tile(row, col, arrays)`` receives one output tile at ``(row, col)``: one
 #: ``bands x h x w`` array per output kind, reused for later tiles once it returns.
 WriteTile = Callable[[int, int, dict[str, np.ndarray]], None]
@@ -56,36 +52,30 @@ def segment_windows(
     read: ReadWindow,
     predictor: Predictor,
     specs: dict[str, OutputSpec],
-    write_rows: WriteRows | None = None,
+    write_tile: WriteTile,
     *,
     batch_size: int = 4,
     blend: BlendMode = "cosine",
-    has_data: Callable[[Window], bool] | None = None,
     region_has_data: RegionTest | None = None,
-    write_tile: WriteTile | None = None,
     tile_size: tuple[int, int] = (256, 256),
     progress: Callable[[int, int], None] | None = None,
     is_canceled: Callable[[], bool] | None = None,
 ) -> int:
-    """Predict every window of ``grid`` and hand the encoded outputs to the writer, top to bottom.
-
-    Give ``write_rows`` (every row, full width) or ``write_tile`` (only the tiles with data).
+    """Predict every window of ``grid`` and hand the encoded output tiles to the writer, top to bottom.
 
     Args:
         grid: the window grid over the raster.
         read: reads one window (see :data:`ReadWindow`); runs in the reader thread.
         predictor: the model (its metadata gives the normalisation and the classes).
         specs: the outputs to encode (:func:`~s5geo.runtime.outputs.output_specs`).
-        write_rows: receives finished rows (see :data:`WriteRows`); runs in the writer thread.
+        write_tile: receives the ``tile_size`` tiles (row-major, edge tiles clipped to the raster)
+            that hold at least one valid pixel (see :data:`WriteTile`); the other tiles are left to
+            the file's nodata. Runs in the writer thread.
         batch_size: windows per forward pass.
         blend: how overlapping windows are merged.
-        has_data: optional cheap test; windows it rules out are neither read nor predicted.
         region_has_data: optional test of pixel regions (see
             :data:`~s5geo.runtime.tiling.RegionTest`); rows and runs of windows it rules out are
-            skipped in bulk.
-        write_tile: receives the ``tile_size`` tiles (row-major, edge tiles clipped to the raster)
-            that hold at least one valid pixel (see :data:`WriteTile`), instead of ``write_rows``;
-            the other tiles are left to the file's nodata. Runs in the writer thread.
+            neither read nor predicted.
         tile_size: ``(height, width)`` of the tiles ``write_tile`` receives.
         progress: called as ``progress(done, total)`` windows after each batch.
         is_canceled: polled before each batch; True stops the run with :class:`CanceledError`.
@@ -95,24 +85,13 @@ def segment_windows(
     """
     if batch_size < 1:
         raise S5GeoError(f"batch size must be positive, got {batch_size}")
-    if (write_rows is None) == (write_tile is None):
-        raise ValueError("give exactly one of write_rows and write_tile")
     meta = predictor.metadata
     k = meta.num_classes
     logits = getattr(predictor, "returns_logits", True)
     stitcher = StreamingStitcher(grid, k, blend, normalise=len(specs) > 1, empty_blocks=False)
     n_cols = grid.shape[1]
     total = len(grid)
-    if write_tile is not None:
-        tiles = _Tiles(grid, specs, logits, k, tile_size, write_tile, every_tile=False)
-    else:
-        rows_to = write_rows
-
-        def write_full_rows(row: int, col: int, arrays: dict[str, np.ndarray]) -> None:
-            rows_to(row, arrays)  # type: ignore[misc]
-
-        shape = (max(1, grid.stride_for(grid.height)), grid.width)
-        tiles = _Tiles(grid, specs, logits, k, shape, write_full_rows, every_tile=True)
+    tiles = _Tiles(grid, specs, logits, k, tile_size, write_tile)
 
     def consume(chunk: list[Window], scores: np.ndarray, valid: np.ndarray) -> None:
         for window, values, mask in zip(chunk, scores, valid, strict=True):
@@ -135,7 +114,7 @@ def segment_windows(
         return normalise(raw, valid, meta), valid
 
     predicted = 0
-    windows = iter_windows(grid, has_data, region_has_data=region_has_data)
+    windows = iter_windows(grid, region_has_data=region_has_data)
     batches = _prefetch(_chunks(windows, batch_size), read_batch)
     with ThreadPoolExecutor(1, thread_name_prefix="s5geo-write") as post, contextlib.closing(batches):
         pending: Future | None = None
@@ -165,8 +144,7 @@ def segment_windows(
 class _Tiles:
     """Encodes finished blocks into output tiles and writes each tile once, when all its rows are final.
 
-    Only tiles a block with a valid pixel touched are held (``every_tile``: all tiles, and their
-    arrays are not reused, for writers that keep them), filled first with what
+    Only tiles a block with a valid pixel touched are held, filled first with what
     :func:`~s5geo.runtime.outputs.encode` gives pixels without data.
     """
 
@@ -178,14 +156,12 @@ class _Tiles:
         channels: int,
         tile_size: tuple[int, int],
         write: WriteTile,
-        every_tile: bool,
     ) -> None:
         self.grid = grid
         self.specs = specs
         self.logits = logits
         self.th, self.tw = (max(1, int(t)) for t in tile_size)
         self.write = write
-        self.every_tile = every_tile
         empty = encode(np.zeros((channels, 1, 1), np.float32), np.zeros((1, 1), bool), specs, logits)
         self.fill = {key: value[:, 0, 0] for key, value in empty.items()}
         self.pending: dict[int, dict[int, dict[str, np.ndarray]]] = {}
@@ -220,7 +196,7 @@ class _Tiles:
             a, b = max(r0, tr * self.th), min(r0 + h, (tr + 1) * self.th)
             for tc in range(c0 // self.tw, (c0 + w - 1) // self.tw + 1):
                 c, d = max(c0, tc * self.tw), min(c0 + w, (tc + 1) * self.tw)
-                if not self.every_tile and not valid[a - r0 : b - r0, c - c0 : d - c0].any():
+                if not valid[a - r0 : b - r0, c - c0 : d - c0].any():
                     continue
                 tile = self._tile(tr, tc)
                 for key, data in encoded.items():
@@ -234,16 +210,12 @@ class _Tiles:
             self.next_row < self.n_rows and min((self.next_row + 1) * self.th, self.grid.height) <= final_rows
         ):
             tr = self.next_row
-            if self.every_tile:
-                for tc in range(self.n_cols):
-                    self._tile(tr, tc)
             for tc, arrays in sorted(self.pending.pop(tr, {}).items()):
                 self.write(tr * self.th, tc * self.tw, arrays)
-                if not self.every_tile:
-                    for key, array in arrays.items():
-                        spare = self.free.setdefault((key, *array.shape[1:]), [])
-                        if len(spare) < self.n_cols:
-                            spare.append(array)
+                for key, array in arrays.items():
+                    spare = self.free.setdefault((key, *array.shape[1:]), [])
+                    if len(spare) < self.n_cols:
+                        spare.append(array)
             self.next_row += 1
 
 

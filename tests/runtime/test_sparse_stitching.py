@@ -192,8 +192,9 @@ class _OneHot:
 
 
 @pytest.mark.parametrize("regions", [False, True])
-def test_tile_writer_writes_only_tiles_with_data_and_matches_the_row_writer(regions: bool) -> None:
-    from s5geo.runtime.outputs import output_specs
+def test_tile_writer_writes_only_tiles_with_data_and_matches_a_dense_run(regions: bool) -> None:
+    from s5geo.runtime.arrays import predict_array
+    from s5geo.runtime.outputs import encode, output_specs
     from s5geo.runtime.pipeline import segment_windows
 
     height, width = 90, 130
@@ -211,19 +212,6 @@ def test_tile_writer_writes_only_tiles_with_data_and_matches_the_row_writer(regi
 
     def region_has_data(row: int, col: int, h: int, w: int) -> bool:
         return bool(valid[row : row + h, col : col + w].any())
-
-    rows: dict[str, np.ndarray] = {}
-    written = [0]
-
-    def write_rows(row: int, arrays: dict[str, np.ndarray]) -> None:
-        assert row == written[0]
-        for key, data in arrays.items():
-            assert data.shape[2] == width
-            rows[key] = np.concatenate([rows[key], data], axis=1) if key in rows else data
-        written[0] += next(iter(arrays.values())).shape[1]
-
-    segment_windows(grid, read, predictor, specs, write_rows)
-    assert written[0] == height
 
     tiled = {
         "classes": np.full((1, height, width), 255, np.uint8),
@@ -245,13 +233,16 @@ def test_tile_writer_writes_only_tiles_with_data_and_matches_the_row_writer(regi
         read,
         predictor,
         specs,
-        write_tile=write_tile,
+        write_tile,
         tile_size=(32, 32),
         region_has_data=region_has_data if regions else None,
     )
     assert 0 < predicted < len(grid)
     assert tiles == [(0, 64), (0, 96), (32, 0)]  # the tiles the box and the dot touch
-    for key in rows:
-        np.testing.assert_array_equal(tiled[key], rows[key])
-    np.testing.assert_array_equal(rows["classes"][0][valid], image[valid])
-    assert (rows["classes"][0][~valid] == 255).all()
+    # The same windows predicted densely over the whole array, encoded at once.
+    scores = predict_array(image[None], predictor.predict, predictor.metadata, valid=valid)
+    dense = encode(scores, valid, specs)
+    for key, expected in dense.items():
+        np.testing.assert_array_equal(tiled[key], expected)
+    np.testing.assert_array_equal(tiled["classes"][0][valid], image[valid])
+    assert (tiled["classes"][0][~valid] == 255).all()
