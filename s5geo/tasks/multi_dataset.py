@@ -41,7 +41,8 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
     ``/loss``) and averaged over ``mean_datasets`` into ``val/mIoU``, ``val/mF1`` and ``val/OA``.
     ``init_from`` loads through :meth:`MultiDatasetUPerNet.load_pretrained`: the authors'
     multi-dataset models, their S4P UperNets (whose decoder every dataset gets), MAE and s5geo
-    checkpoints. ``task(x)`` and ``predict_step`` use the first dataset's network.
+    checkpoints. ``task(x)`` uses the first dataset's network; ``predict_step`` refuses to choose
+    one when there are several (export one dataset's network with ``s5geo export --head``).
 
     Args:
         model: a multi-dataset network: registry name (``upernet_mdf_vit_b_moe``, ...; its
@@ -199,6 +200,21 @@ class MultiDatasetSegmentation(BaseSegmentationTask):
         self._evaluating = self._dataset_name(dataset)
         self.network.select_dataset(self._evaluating)
         return super().predict_probabilities(image)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> Tensor:
+        """Class indices ``B x H x W``; refused when the network has several datasets to choose from.
+
+        ``s5geo predict`` writes one class map with one legend, and with several datasets it could
+        only guess which network and classes were meant.
+        """
+        datasets = self.network.datasets
+        if len(datasets) > 1:
+            raise S5GeoError(
+                f"a multi-dataset model ({', '.join(datasets)}) predicts with one dataset's network: "
+                f"export it (`s5geo export CKPT --head {datasets[0]} -o {datasets[0]}.onnx`) and run "
+                f"`s5geo segment RASTER --model {datasets[0]}.onnx`"
+            )
+        return super().predict_step(batch, batch_idx, dataloader_idx)
 
     def evaluation_mode(self) -> str:
         """The evaluation mode of the dataset being evaluated (``eval_modes``, else ``eval_mode``)."""

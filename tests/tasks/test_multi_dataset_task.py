@@ -233,3 +233,16 @@ def test_single_dataset_checkpoint_is_refused_by_the_export(tmp_path: Path) -> N
     trainer.save_checkpoint(path)
     with pytest.raises(S5GeoError, match="not a multi-dataset checkpoint"):
         load_dataset_model(path, "alpha")
+
+
+def test_predict_refuses_to_guess_the_dataset() -> None:
+    image = torch.rand(1, 3, SIZE, SIZE)
+    with pytest.raises(S5GeoError, match=r"multi-dataset model \(alpha, beta\).*--head alpha"):
+        _task().predict_step({"image": image}, 0)
+    torch.manual_seed(0)
+    kwargs = {"img_size": SIZE, "datasets": {"alpha": 3}, "dropout": 0.0, "drop_path_rate": 0.0}
+    single = MultiDatasetSegmentation(model="upernet_mdf_vit_tiny_moe", model_kwargs=kwargs).eval()
+    single.setup("predict")
+    with torch.no_grad():
+        classes = single.predict_step({"image": image}, 0)
+    assert classes.shape == (1, SIZE, SIZE) and int(classes.max()) < 3
