@@ -20,29 +20,11 @@ from torchgeo.datasets import NonGeoDataset
 
 from s5geo.constants import IGNORE_INDEX
 from s5geo.errors import DatasetLayoutError, InvalidMaskError, S5GeoError, SplitError
+from s5geo.imagefile import read_image_file as read_raster
 
 Sample = dict[str, Any]
 Transform = Callable[[Sample], Sample]
 T = TypeVar("T")
-
-
-def read_raster(path: str | Path, bands: Sequence[int] | None = None) -> np.ndarray:
-    """Read a raster (any format rasterio opens) as a ``C x H x W`` array.
-
-    Args:
-        path: image file.
-        bands: 1-based band indices to read (all bands by default).
-
-    Raises:
-        S5GeoError: if the file cannot be read; the message names the file.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                return src.read(list(bands) if bands is not None else None)
-    except RasterioIOError as error:
-        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
 
 
 def raster_size(path: str | Path) -> tuple[int, int]:

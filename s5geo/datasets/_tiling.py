@@ -20,16 +20,13 @@ to the window's last one (80 ms for the top window of a 4000 x 3000 JPEG, 400 ms
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
-import rasterio
 import torch
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from s5geo.datasets._base import (
@@ -46,6 +43,7 @@ from s5geo.datasets._base import (
     size_mismatch,
 )
 from s5geo.errors import DatasetLayoutError, S5GeoError
+from s5geo.imagefile import read_image_file
 from s5geo.inference.tiling import window_starts
 
 #: Start offsets of the windows along one axis (see :func:`s5geo.inference.tiling.window_starts`).
@@ -83,14 +81,8 @@ def tile_grid(
 
 
 def read_window(path: str | Path, window: Window, bands: Sequence[int] | None = None) -> np.ndarray:
-    """Read one window of a raster as a ``C x h x w`` array (only that window is read)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                return src.read(list(bands) if bands is not None else None, window=window)
-    except RasterioIOError as error:
-        raise S5GeoError(f"{path}: cannot read raster ({error})") from error
+    """Read one window of a raster as a ``C x h x w`` array (only that window, but for JPEG)."""
+    return read_image_file(path, bands, window)
 
 
 class TiledSegmentationDataset(SegmentationDataset):

@@ -7,10 +7,8 @@ to save and restore the position within an epoch (Lightning stores it in checkpo
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import torch
 from s5geo.datasets._base import Transform, check_index_mask
 from s5geo.datasets.millionseg import MillionSeg
 from s5geo.errors import S5GeoError
+from s5geo.imagefile import decode_image_bytes
 
 try:
     from litdata import StreamingDataset
@@ -28,26 +27,6 @@ except ImportError:  # optional extra 'corpus'
 
 #: File describing the shards (beside LitData's index.json).
 INFO_FILE = "s5geo.json"
-
-
-def decode_image(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode encoded image bytes (PNG, JPEG, TIFF...) into a ``C x H x W`` array."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff":
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            array = np.asarray(image)
-        return array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-    from rasterio.io import MemoryFile
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with MemoryFile(data) as memory, memory.open() as src:
-                return src.read()
-    except RasterioError as error:
-        raise S5GeoError(f"{name}: cannot decode the stored image ({error})") from error
 
 
 def _base() -> type:
@@ -121,10 +100,10 @@ class ShardedSegmentation(StreamingDataset or object):  # type: ignore[misc]
         """Decode one stored sample."""
         item = super().__getitem__(index)
         name = item["name"]
-        image = torch.from_numpy(decode_image(item["image"], name).astype(np.float32))
+        image = torch.from_numpy(decode_image_bytes(item["image"], name).astype(np.float32))
         sample: dict[str, Any] = {"image": image, "name": name, "index": int(item["index"])}
         if self.with_masks and item["mask"]:
-            mask = decode_image(item["mask"], name)[0]
+            mask = decode_image_bytes(item["mask"], name)[0]
             mask = check_index_mask(mask, self.num_classes, f"{name} (mask in {self.source})")
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
         if self.transforms is not None:

@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from s5geo.errors import S5GeoError
+from s5geo.imagefile import JPEG_SUFFIXES
 
-#: Suffixes checked by :func:`check_image_complete`.
+#: Suffixes checked by :func:`check_image_complete` (with :data:`~s5geo.imagefile.JPEG_SUFFIXES`).
 PNG_SUFFIXES = (".png",)
-JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from PIL import Image
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 from tqdm.auto import tqdm
 
 from s5geo.errors import S5GeoError
+from s5geo.imagefile import read_image_file
 from s5geo.inference.arrays import normalise, pad_to, predict_array
 from s5geo.inference.files import check_image_complete, remove_stale_temps_under
 from s5geo.inference.predictor import Predictor, make_predictor
@@ -267,18 +266,8 @@ def _check_outputs(
 
 
 def _read_image(path: Path, bands: list[int]) -> np.ndarray:
-    import warnings
-
     check_image_complete(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                if max(bands) > src.count:
-                    raise S5GeoError(f"{path}: has {src.count} bands; the model reads {bands}")
-                return src.read(bands)
-    except RasterioError as error:
-        raise S5GeoError(f"cannot read image {str(path)!r}: {error}") from error
+    return read_image_file(path, bands)
 
 
 def _save_png(path: Path, array: np.ndarray, palette: list[int] | None) -> None:

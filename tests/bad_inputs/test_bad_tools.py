@@ -391,7 +391,7 @@ def test_pseudo_label_wrong_bands_is_reported(tmp_path, model, capsys, monkeypat
     )
     _images(tmp_path / "imgs", 2)  # grey images: one band
     assert _pseudo(ckpt, tmp_path / "imgs", tmp_path / "m") == 1
-    _one_line_error(capsys, "2 of 2 images", "has 1 bands")
+    _one_line_error(capsys, "2 of 2 images", "has 1 band(s), cannot read bands [1, 2, 3]")
 
 
 def test_pseudo_label_removes_stale_parts(tmp_path, model) -> None:

@@ -13,8 +13,9 @@ from PIL import Image
 from s5geo.cli.main import main as s5geo_main
 from s5geo.corpus.shard import manifest_samples, write_shards
 from s5geo.datasets import MillionSeg
-from s5geo.datasets.shards import ShardedSegmentation, decode_image
+from s5geo.datasets.shards import ShardedSegmentation
 from s5geo.errors import OutputExistsError, S5GeoError
+from s5geo.imagefile import decode_image_bytes as decode_image
 
 litdata = pytest.importorskip("litdata")
 
