@@ -45,6 +45,7 @@ from s5geo.datasets._base import check_index_mask, rgb_to_index
 from s5geo.datasets.isaid import ISAIDSegmentation
 from s5geo.datasets.millionseg import LABELED_DIR, UNLABELED_DIR
 from s5geo.errors import InvalidMaskError, S5GeoError
+from s5geo.imagefile import JPEG_SUFFIXES, read_image_file
 from s5geo.inference.files import check_image_complete, remove_stale_temps_under, temp_name
 from s5geo.inference.tiling import window_starts
 
@@ -311,6 +312,8 @@ def crop_job(job: _Job) -> dict[str, Any]:
                     f"{job.mask}: mask is {msrc.height}x{msrc.width}, image {src.height}x{src.width}"
                 )
             suffix = ".png" if src.dtypes[0] == "uint8" else ".tif"
+            # A JPEG is decoded once, as every s5geo reader decodes it, rather than once per crop.
+            whole = read_image_file(job.image) if Path(job.image).suffix.lower() in JPEG_SUFFIXES else None
             if job.crop is None:
                 windows = [Window(0, 0, src.width, src.height)]
             else:
@@ -336,7 +339,8 @@ def crop_job(job: _Job) -> dict[str, Any]:
                         _save(mask_path, mask, palette=True)
                     counts = _class_counts(mask)
                 if not (root / image_rel).exists():
-                    _save(root / image_rel, _as_rgb(src.read(window=window)))
+                    pixels = src.read(window=window) if whole is None else whole[:, y : y + h, x : x + w]
+                    _save(root / image_rel, _as_rgb(pixels))
                 record["crops"].append(
                     {
                         "image": image_rel.as_posix(),

@@ -169,3 +169,21 @@ def test_cli(tmp_path, capsys) -> None:
     code = s5geo_main(["corpus", "build", "-s", f"x={tmp_path / 'missing'}", "-o", str(tmp_path / "d")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "missing does not exist" in err
+
+
+def test_jpeg_sources_are_cropped_as_the_readers_decode_them(tmp_path) -> None:
+    from s5geo.imagefile import read_image_file
+
+    source = tmp_path / "aid"
+    source.mkdir()
+    yy, xx = np.mgrid[0:50, 0:70]
+    rgb = ((np.sin(yy / 4.0) + np.cos(xx / 6.0))[..., None] * 60 + 120 + np.arange(3) * 10).astype(np.uint8)
+    Image.fromarray(rgb).save(source / "scene.jpg", quality=80)
+    out = tmp_path / "corpus"
+    stats = build_corpus([parse_source(f"aid={source},crop=32")], out, progress=False)
+    assert stats.crops == 6 and stats.failed == []
+    whole = read_image_file(source / "scene.jpg")  # Pillow's decode, as datasets and shards read it
+    for row in _rows(out):
+        x, y, w, h = (int(row[k]) for k in ("x", "y", "width", "height"))
+        crop = np.moveaxis(np.asarray(Image.open(out / row["image"])), -1, 0)
+        np.testing.assert_array_equal(crop, whole[:, y : y + h, x : x + w])
