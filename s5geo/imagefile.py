@@ -1,15 +1,16 @@
 """Read image files and encoded image bytes as ``C x H x W`` arrays: one decoder per format, everywhere.
 
 JPEG is decoded with Pillow (libjpeg-turbo): about three times as fast as GDAL's JPEG driver here, and the
-decoder of the S5 reference code, whose images are opened with Pillow. Decoders may round JPEG's
-inverse transform differently (by up to a few grey levels), so datasets, shards and pseudo-labelling
-all decode it the same way. Everything else (PNG, GeoTIFF, JPEG 2000...) is read with GDAL through
-rasterio: its PNG decoder is faster than Pillow's, and it keeps 16-bit colour PNGs, which Pillow
-reduces to 8 bits.
+decoder of the S5 reference code, whose images are opened with Pillow. JPEG decoders differ (GDAL's
+and Pillow's by up to tens of grey levels at sharp colour edges), so datasets, shards, the corpus
+builder and pseudo-labelling all decode it the same way. Everything else (PNG, GeoTIFF, JPEG
+2000...) is read with GDAL through rasterio: its PNG decoder is faster than Pillow's, and it keeps
+16-bit colour PNGs, which Pillow reduces to 8 bits.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -37,17 +38,19 @@ def read_image_file(
     Args:
         path: the file.
         bands: 1-based bands to read, in this order (default: all).
-        window: the part to read (default: all); a JPEG is decoded whole, then cut.
+        window: the part to read (default: all). A JPEG is decoded whole, then cut; the last one
+            decoded is kept for the next window.
 
     Raises:
         S5GeoError: the file cannot be read, or lacks a band; the message names the file.
     """
     if Path(path).suffix.lower() in JPEG_SUFFIXES:
-        array = _select(_decode_jpeg(path, path), bands, path)
         if window is None:
-            return array
+            return _select(_decode_jpeg(path, path), bands, path)
+        stat = os.stat(path)
+        whole = _select(_last_jpeg(os.fspath(path), stat.st_mtime_ns, stat.st_size), bands, path)
         (r0, r1), (c0, c1) = window.toranges()
-        return array[:, int(r0) : int(r1), int(c0) : int(c1)]
+        return whole[:, int(r0) : int(r1), int(c0) : int(c1)].copy()
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
@@ -80,6 +83,12 @@ def decode_image_bytes(data: bytes, name: str = "image") -> np.ndarray:
                 return src.read()
     except RasterioError as error:
         raise S5GeoError(f"{name}: cannot decode the stored image ({_first_line(error)})") from error
+
+
+@functools.lru_cache(maxsize=1)
+def _last_jpeg(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    """The last JPEG decoded for a window: the next windows of a file in a row cost no decode."""
+    return _decode_jpeg(path, path)
 
 
 def _decode_jpeg(source: str | os.PathLike[str] | bytes, name: object) -> np.ndarray:

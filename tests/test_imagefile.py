@@ -72,3 +72,20 @@ def test_bad_files_are_one_clear_error(tmp_path: Path, jpeg: Path) -> None:
         read_image_file(tmp_path / "missing.png")
     with pytest.raises(S5GeoError, match=r"blob: cannot decode"):
         decode_image_bytes(b"not an image", "blob")
+
+
+def test_windows_of_one_jpeg_decode_it_once(jpeg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from s5geo import imagefile
+
+    imagefile._last_jpeg.cache_clear()
+    decoded = []
+    real = imagefile._decode_jpeg
+    monkeypatch.setattr(
+        imagefile, "_decode_jpeg", lambda source, name: decoded.append(name) or real(source, name)
+    )
+    first = read_image_file(jpeg, window=Window(0, 0, 8, 8))
+    first[:] = 0  # a caller may write into its window: the kept image must not change
+    again = read_image_file(jpeg, window=Window(0, 0, 8, 8))
+    assert len(decoded) == 1 and again.any()
+    with Image.open(jpeg) as image:
+        np.testing.assert_array_equal(again, np.moveaxis(np.asarray(image), -1, 0)[:, :8, :8])
