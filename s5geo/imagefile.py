@@ -48,9 +48,9 @@ def read_image_file(
         if window is None:
             return _select(_decode_jpeg(path, path), bands, path)
         stat = os.stat(path)
-        whole = _select(_last_jpeg(os.fspath(path), stat.st_mtime_ns, stat.st_size), bands, path)
+        whole = _last_jpeg(os.fspath(path), stat.st_mtime_ns, stat.st_size)
         (r0, r1), (c0, c1) = window.toranges()
-        return whole[:, int(r0) : int(r1), int(c0) : int(c1)].copy()
+        return _select(whole[:, int(r0) : int(r1), int(c0) : int(c1)], bands, path).copy()
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
@@ -58,8 +58,7 @@ def read_image_file(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
-                if bands is not None and not all(1 <= b <= src.count for b in bands):
-                    raise S5GeoError(f"{path}: has {src.count} band(s), cannot read bands {list(bands)}")
+                _check_bands(src.count, bands, path)
                 return src.read(list(bands) if bands is not None else None, window=window)
     except RasterioError as error:
         raise S5GeoError(f"{path}: cannot read raster ({_first_line(error)})") from error
@@ -106,9 +105,13 @@ def _decode_jpeg(source: str | os.PathLike[str] | bytes, name: object) -> np.nda
 def _select(array: np.ndarray, bands: Sequence[int] | None, path: object) -> np.ndarray:
     if bands is None:
         return array
-    if not all(1 <= b <= len(array) for b in bands):
-        raise S5GeoError(f"{path}: has {len(array)} band(s), cannot read bands {list(bands)}")
+    _check_bands(len(array), bands, path)
     return array[[b - 1 for b in bands]]
+
+
+def _check_bands(count: int, bands: Sequence[int] | None, path: object) -> None:
+    if bands is not None and not all(1 <= b <= count for b in bands):
+        raise S5GeoError(f"{path}: has {count} band(s), cannot read bands {list(bands)}")
 
 
 def _first_line(error: BaseException) -> str:
